@@ -1,0 +1,1 @@
+"""MedSeg napari desktop application."""

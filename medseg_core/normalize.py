@@ -1,0 +1,96 @@
+"""Bring any 2-D image into the channel layout and value range a model expects."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def to_channels_first(image: np.ndarray, channels: int, channel_axis: int | None = None) -> np.ndarray:
+    """Return a float32 ``(channels, H, W)`` array from a 2-D image.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(H, W)`` grayscale, or ``(H, W, C)`` / ``(C, H, W)`` with ``C``
+        channels (RGB, RGBA or any multichannel).
+    channels : int
+        Channels the model expects (1 or 3 for the shipped models).
+    channel_axis : int, optional
+        Axis holding the channels of a 3-D image. By default the last axis
+        when it has at most 4 entries, else the first.
+
+    Notes
+    -----
+    RGBA drops alpha. A colour image given to a 1-channel model becomes its
+    luminance; a grayscale image given to a 3-channel model is repeated.
+    Other channel counts are averaged (to 1) or repeated/truncated.
+    """
+    image = np.asarray(image)
+    if image.ndim == 2:
+        chw = image[None]
+    elif image.ndim == 3:
+        if channel_axis is None:
+            channel_axis = -1 if image.shape[-1] <= 4 else 0
+        chw = np.moveaxis(image, channel_axis, 0)
+    else:
+        raise InputError(f"expected a 2-D image (with optional channels), got shape {image.shape}")
+    if chw.shape[0] == 4:
+        chw = chw[:3]
+    chw = chw.astype(np.float32, copy=False)
+    have = chw.shape[0]
+    if have == channels:
+        return chw
+    if channels == 1:
+        if have == 3:
+            return np.tensordot(_LUMA, chw, axes=1)[None]
+        return chw.mean(axis=0, keepdims=True)
+    if have == 1:
+        return np.repeat(chw, channels, axis=0)
+    reps = int(np.ceil(channels / have))
+    return np.concatenate([chw] * reps, axis=0)[:channels]
+
+
+def check_image(image: np.ndarray) -> None:
+    """Refuse arrays that cannot be segmented, with a readable reason."""
+    if image.dtype == bool:
+        return
+    if not (np.issubdtype(image.dtype, np.number)):
+        raise InputError(f"image has non-numeric type {image.dtype}")
+    if np.iscomplexobj(image):
+        raise InputError("complex-valued images are not supported")
+    spatial = image.shape[:2] if image.ndim == 3 and image.shape[-1] <= 4 else image.shape[-2:]
+    if image.ndim not in (2, 3) or min(spatial) < 2:
+        raise InputError(
+            f"image of shape {image.shape} is too small or has too many axes to segment "
+            "(need at least 2x2 pixels, 2-D with optional channels)"
+        )
+
+
+def percentile_normalize(
+    chw: np.ndarray, low: float = 1.0, high: float = 99.8, max_samples: int = 1_000_000
+) -> np.ndarray:
+    """Map each channel's ``low`` and ``high`` percentiles to 0 and 1, in place.
+
+    NaN and infinite values become 0 after normalisation. Percentiles of
+    large images are estimated from a regular subsample of ``max_samples``
+    pixels, so the cost does not grow with the image.
+    """
+    for c in range(chw.shape[0]):
+        channel = chw[c]
+        flat = channel.reshape(-1)
+        step = max(1, flat.size // max_samples)
+        sample = flat[::step]
+        finite = sample[np.isfinite(sample)]
+        if finite.size == 0:
+            channel[...] = 0.0
+            continue
+        lo, hi = np.percentile(finite, [low, high])
+        scale = 1.0 / (hi - lo) if hi > lo else 0.0
+        channel -= lo
+        channel *= scale
+        np.nan_to_num(channel, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return chw

@@ -1,0 +1,172 @@
+"""A configurable 2-D U-Net.
+
+The network optionally works at reduced resolution (``stem_stride=2``): the
+first convolution halves the image, the decoder predicts at half resolution
+and the logits are upsampled at the end. Nuclei and organs rarely need
+full-resolution features, and this makes CPU inference about 4x cheaper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+NORMS = ("batch", "group", "instance", "none")
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Architecture of a :class:`UNet`.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input image.
+    out_channels : int
+        Channels of the output logits.
+    depth : int
+        Number of down-sampling steps after the stem.
+    width : int
+        Channels of the first level; doubled at every level.
+    norm : str
+        One of ``"batch"``, ``"group"``, ``"instance"``, ``"none"``.
+    stem_stride : int
+        1 for full-resolution features, 2 to work at half resolution.
+    max_width : int
+        Cap on the channels of the deepest levels.
+    """
+
+    in_channels: int = 1
+    out_channels: int = 2
+    depth: int = 4
+    width: int = 16
+    norm: str = "batch"
+    stem_stride: int = 2
+    max_width: int = 256
+
+    def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if self.stem_stride not in (1, 2):
+            raise ValueError("stem_stride must be 1 or 2")
+        for name in ("in_channels", "out_channels", "width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if not 1 <= self.depth <= 6:
+            raise ValueError("depth must be between 1 and 6")
+
+    @property
+    def size_multiple(self) -> int:
+        """Input height and width must be multiples of this."""
+        return self.stem_stride * 2**self.depth
+
+    def to_dict(self) -> dict:
+        """Plain-dict form for JSON metadata."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "UNetConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are refused."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown architecture keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(min(8, channels), channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    return nn.Identity()
+
+
+class ConvBlock(nn.Sequential):
+    """Two 3x3 convolutions, each followed by normalisation and ReLU."""
+
+    def __init__(self, cin: int, cout: int, norm: str, stride: int = 1) -> None:
+        bias = norm == "none"
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=bias),
+            _norm(norm, cout),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=bias),
+            _norm(norm, cout),
+            nn.ReLU(inplace=True),
+        )
+
+
+class UNet(nn.Module):
+    """U-Net with skip connections, configured by :class:`UNetConfig`.
+
+    Parameters
+    ----------
+    config : UNetConfig
+        Architecture.
+
+    Notes
+    -----
+    ``forward`` takes ``(N, in_channels, H, W)`` with ``H`` and ``W``
+    multiples of ``config.size_multiple`` and returns logits of shape
+    ``(N, out_channels, H, W)``.
+    """
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        widths = [min(config.width * 2**i, config.max_width) for i in range(config.depth + 1)]
+        self.stem = ConvBlock(config.in_channels, widths[0], config.norm, stride=config.stem_stride)
+        self.down = nn.ModuleList(
+            ConvBlock(widths[i], widths[i + 1], config.norm) for i in range(config.depth)
+        )
+        self.up = nn.ModuleList(
+            ConvBlock(widths[i + 1] + widths[i], widths[i], config.norm)
+            for i in reversed(range(config.depth))
+        )
+        self.head = nn.Conv2d(widths[0], config.out_channels, 1)
+
+    @property
+    def encoder(self) -> list[nn.Module]:
+        """The modules of the contracting path (frozen first in fine-tuning)."""
+        return [self.stem, *self.down]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        size = x.shape[-2:]
+        skips = [self.stem(x)]
+        for block in self.down:
+            skips.append(block(F.max_pool2d(skips[-1], 2)))
+        y = skips.pop()
+        for block in self.up:
+            skip = skips.pop()
+            y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            y = block(torch.cat([y, skip], dim=1))
+        y = self.head(y)
+        if y.shape[-2:] != size:
+            y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
+        return y
+
+
+def fuse_batchnorm(model: UNet) -> UNet:
+    """Fold every BatchNorm into the preceding convolution, for inference.
+
+    The model must be in ``eval`` mode; it is changed in place and returned.
+    Fusing removes one memory pass per layer, which matters on CPU.
+    """
+    if model.training:
+        raise RuntimeError("fuse_batchnorm needs a model in eval mode")
+    for block in [model.stem, *model.down, *model.up]:
+        layers = list(block)
+        for i in range(0, len(layers), 3):
+            conv, bn = layers[i], layers[i + 1]
+            if not isinstance(bn, nn.BatchNorm2d):
+                continue
+            fused = torch.nn.utils.fusion.fuse_conv_bn_eval(conv, bn)
+            block[i] = fused
+            block[i + 1] = nn.Identity()
+    return model
