@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from skimage.measure import regionprops_table
+from skimage.segmentation import relabel_sequential
 
 from .atomic import atomic_write_text
 
@@ -44,13 +45,16 @@ def measure(
     Parameters
     ----------
     labels : ndarray
-        ``(H, W)`` integer labels, 0 = background.
+        ``(H, W)`` integer labels, 0 (and any negative value) = background;
+        labels need not be consecutive.
     image : ndarray, optional
         ``(H, W)`` or ``(H, W, C)`` intensities (colour is averaged); the
         intensity columns are NaN without it.
     spacing : sequence of float, optional
         Pixel size ``(dy, dx)`` in ``unit``; adds ``area_<unit>2``,
         ``equivalent_diameter_<unit>`` and ``perimeter_<unit>`` columns.
+        With unequal ``dy`` and ``dx`` the physical perimeter is approximate
+        (pixel perimeter times the mean step).
     unit : str
         Name of the physical unit for the column headers.
 
@@ -63,6 +67,7 @@ def measure(
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"measure needs a 2-D label image, got shape {labels.shape}")
+    labels, original_ids = _compact_labels(labels)
     intensity = None
     if image is not None:
         intensity = np.asarray(image, dtype=np.float32)
@@ -73,11 +78,11 @@ def measure(
     props = ["label", "area", "centroid", "bbox", "equivalent_diameter_area", "eccentricity", "solidity", "perimeter"]
     if intensity is not None:
         props += ["intensity_mean", "intensity_min", "intensity_max"]
-    table = regionprops_table(labels.astype(np.int32, copy=False), intensity_image=intensity, properties=props)
+    table = regionprops_table(labels, intensity_image=intensity, properties=props)
     n = len(table["label"])
     nan = np.full(n, np.nan)
     out = {
-        "label": table["label"].astype(np.int64),
+        "label": (table["label"] if original_ids is None else original_ids[table["label"]]).astype(np.int64),
         "area_px": table["area"].astype(np.int64),
         "centroid_y": table["centroid-0"],
         "centroid_x": table["centroid-1"],
@@ -100,6 +105,27 @@ def measure(
         out[f"equivalent_diameter_{unit}"] = out["equivalent_diameter_px"] * np.sqrt(dy * dx)
         out[f"perimeter_{unit}"] = out["perimeter_px"] * mean_step
     return out
+
+
+def _compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels as int32 (negative = background), and a map back to the input labels.
+
+    Returns ``(compact, original_ids)``. Usually ``compact`` is the input
+    cast and ``original_ids`` is None (identity). Labels above 2**31 - 1
+    (which used to wrap around and vanish silently) or far larger than the
+    image (regionprops allocates one slot per label value) are renumbered
+    ``1..n``; then ``original_ids[k]`` is the input label of object ``k``.
+    """
+    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
+        labels = labels.astype(np.int64)
+    if np.issubdtype(labels.dtype, np.signedinteger) and labels.size and labels.min() < 0:
+        labels = np.where(labels > 0, labels, 0)
+    top = int(labels.max(initial=0))
+    if top <= min(np.iinfo(np.int32).max, 2 * labels.size + 1024):
+        return labels.astype(np.int32, copy=False), None
+    compact, _, inverse = relabel_sequential(labels)
+    original_ids = np.asarray(inverse[np.arange(int(compact.max()) + 1)], dtype=np.int64)
+    return compact.astype(np.int32, copy=False), original_ids
 
 
 def measurements_to_csv(table: dict[str, np.ndarray], extra: dict[str, str] | None = None) -> str:

@@ -1,0 +1,154 @@
+"""Train the models shipped in ``resources/models/`` from ``../shared/data``.
+
+Usage (from the repository root)::
+
+    python tools/train_shipped.py nuclei --minutes 80
+    python tools/train_shipped.py em-membranes --minutes 20
+    python tools/train_shipped.py cxr-lungs --minutes 20
+
+Each run writes ``resources/models/<name>.safetensors`` (best validation
+checkpoint, written atomically while training), the validation split as
+``resources/models/splits/<name>_val.txt`` and a training log CSV under
+``runs/``. The validation images are never used for training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import torch
+
+from medseg_core.model import ModelInfo, SegmentationModel
+from medseg_core.training import TrainConfig, find_pairs, load_folder, split_pairs, train
+from medseg_core.training.data import file_stem
+from medseg_core.unet import UNetConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+SPECS = {
+    "nuclei": dict(
+        data="dsb2018",
+        info=dict(
+            task="instance",
+            classes=["background", "nucleus"],
+            architecture=UNetConfig(in_channels=3, out_channels=2, depth=4, width=16, stem_stride=2).to_dict(),
+            postprocess={"threshold": 0.5, "seed_threshold": 0.5, "min_size": 10},
+            description=(
+                "Nuclei in fluorescence, brightfield and H&E-stained histology images "
+                "(2018 Data Science Bowl, BBBC038v1, CC0). Instance segmentation: "
+                "separates touching nuclei."
+            ),
+        ),
+        class_map=None,
+        train=dict(batch_size=8, crop=256, lr=2e-3, steps_per_epoch=150),
+    ),
+    "em-membranes": dict(
+        data="isbi2012",
+        info=dict(
+            task="semantic",
+            classes=["background", "membrane"],
+            architecture=UNetConfig(in_channels=1, out_channels=2, depth=4, width=16, stem_stride=1).to_dict(),
+            postprocess={"threshold": 0.0, "min_size": 0},
+            description=(
+                "Cell membranes in serial-section electron micrographs (ISBI 2012 "
+                "challenge, Drosophila VNC). Semantic: membrane vs cell interior."
+            ),
+        ),
+        class_map={255: 0, 0: 1},
+        train=dict(batch_size=4, crop=256, lr=2e-3, steps_per_epoch=60),
+    ),
+    "cxr-lungs": dict(
+        data="gb_covid_cxr",
+        info=dict(
+            task="semantic",
+            classes=["background", "left lung", "right lung"],
+            architecture=UNetConfig(in_channels=1, out_channels=3, depth=4, width=16, stem_stride=2).to_dict(),
+            input_scale=0.5,
+            normalization={"method": "percentile", "low": 0.5, "high": 99.5},
+            postprocess={"threshold": 0.0, "min_size": 500},
+            description=(
+                "Left and right lung (patient's sides) in chest radiographs. RESEARCH USE "
+                "ONLY, not for diagnosis (COVID-19 Chest X-ray Segmentations, General "
+                "Blockchain Inc.; images from Cohen et al.)."
+            ),
+        ),
+        class_map=None,
+        train=dict(batch_size=8, crop=192, lr=2e-3, steps_per_epoch=60),
+    ),
+}
+
+
+def split_names(name: str, folder: Path, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Seeded validation split: 15% by modality (dsb2018), by patient (CXR), 4 slices (EM)."""
+    stems = [file_stem(p) for p, _ in find_pairs(folder)]
+    if name == "nuclei":
+        rows = {r["name"]: r["modality"] for r in csv.DictReader(open(folder / "index.csv"))}
+        train, val = [], []
+        for modality in sorted(set(rows.values())):
+            group = [s for s in stems if rows[s] == modality]
+            t, v = split_pairs(group, 0.15, seed)
+            train += t
+            val += v
+        return train, val
+    if name == "cxr-lungs":
+        rows = {r["stem"]: r["patientid"] for r in csv.DictReader(open(folder / "manifest.csv"))}
+        return split_pairs(stems, 0.2, seed, groups=[rows[s] for s in stems])
+    return split_pairs(stems, 4 / len(stems), seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=sorted(SPECS))
+    parser.add_argument("--minutes", type=float, required=True)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec = SPECS[args.name]
+    folder = DATA / spec["data"]
+    info = ModelInfo(
+        name=args.name,
+        training={"data": f"{spec['data']} (../shared/data/{spec['data']})", "split": "seeded, see splits/"},
+        **spec["info"],
+    )
+    train_names, val_names = split_names(args.name, folder)
+    splits = ROOT / "resources" / "models" / "splits"
+    splits.mkdir(parents=True, exist_ok=True)
+    (splits / f"{args.name}_val.txt").write_text("\n".join(sorted(val_names)) + "\n")
+    print(f"{args.name}: {len(train_names)} training, {len(val_names)} validation images", flush=True)
+    train_pairs = load_folder(folder, info, spec["class_map"], names=train_names)
+    val_pairs = load_folder(folder, info, spec["class_map"], names=val_names)
+    out = args.out or ROOT / "resources" / "models" / f"{args.name}.safetensors"
+    log_path = ROOT / "runs" / f"{args.name}.csv"
+    log_path.parent.mkdir(exist_ok=True)
+    config = TrainConfig(epochs=None, max_minutes=args.minutes, device=args.device, checkpoint=out, **spec["train"])
+    losses: list[float] = []
+
+    def report(event) -> None:
+        if hasattr(event, "loss"):
+            losses.append(event.loss)
+            return
+        mean_loss = sum(losses) / max(1, len(losses))
+        losses.clear()
+        metrics = " ".join(f"{k}={v:.3f}" for k, v in event.metrics.items())
+        print(f"epoch {event.epoch} step {event.step} loss {mean_loss:.4f} {metrics}"
+              f"{' *best*' if event.is_best else ''} [{event.elapsed_s / 60:.1f} min]", flush=True)
+        with open(log_path, "a") as fh:
+            fh.write(f"{event.epoch},{event.step},{mean_loss:.5f}," + ",".join(f"{v:.5f}" for v in event.metrics.values()) + "\n")
+
+    model = SegmentationModel.create(info)
+    result = train(model, train_pairs, val_pairs, config, callback=report)
+    result.model.info.training["split"] = f"{len(train_names)} train / {len(val_names)} val, seed 0 (splits/{args.name}_val.txt)"
+    result.model.to("cpu").save(out)
+    print(f"saved {out} after {result.steps} steps, {result.minutes:.1f} min: {result.metrics}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
