@@ -84,7 +84,9 @@ def segment_files(
             data = read_image(path)
             result = segment(data.array, model, axes=data.meta.axes, **options)
             stem = file_stem(path)
-            labels_path = write_labels(out_dir / f"{stem}_labels.tif", result.labels, data.meta.spacing)
+            labels_path = write_labels(
+                out_dir / f"{stem}_labels.tif", result.labels, data.meta.spacing, unit=data.meta.unit
+            )
             objects_path = out_dir / f"{stem}_objects.csv"
             atomic_write_text(objects_path, _objects_csv(result.labels, data, path.name))
             outcome.count = result.count

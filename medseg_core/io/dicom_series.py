@@ -12,6 +12,7 @@ not searched.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +39,10 @@ from .image import ImageData, make_image
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 
 
-def _candidate_files(folder: Path) -> list[Path]:
-    """Files directly in ``folder`` that look like DICOM, sorted by name."""
+def _iter_candidates(folder: Path) -> Iterator[Path]:
+    """Yield the files directly in ``folder`` that look like DICOM, sorted by name."""
     with library_errors(folder, "cannot list the folder", UnsupportedFormat):
         entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-    found = []
     for entry in entries:
         try:
             if not entry.is_file() or entry.name.upper() == "DICOMDIR":
@@ -50,14 +50,13 @@ def _candidate_files(folder: Path) -> list[Path]:
         except OSError:
             continue
         if entry.suffix.lower() in DICOM_SUFFIXES or has_dicom_preamble(entry):
-            found.append(entry)
-    return found
+            yield entry
 
 
 def folder_has_dicom(folder: Path) -> bool:
     """Return True if ``folder`` directly contains at least one DICOM-looking file."""
     try:
-        return bool(_candidate_files(folder))
+        return next(_iter_candidates(folder), None) is not None
     except MedsegIOError:
         return False
 
@@ -136,9 +135,11 @@ def read_dicom_series(folder: Path) -> ImageData:
     CorruptFile
         A slice of the chosen series cannot be decoded.
     """
-    files = _candidate_files(folder)
+    files = list(_iter_candidates(folder))
     if not files:
-        raise file_error(UnsupportedFormat, folder, "folder contains no DICOM files")
+        raise file_error(
+            UnsupportedFormat, folder, "folder contains no DICOM files (a folder is read as one DICOM series)"
+        )
     items = _largest_series(folder, files)
     if len(items) == 1:
         image = read_dicom_file(items[0][0])

@@ -1,0 +1,137 @@
+"""Measuring a labels layer, exporting the table and saving the labels.
+
+The measuring functions are plain NumPy (they run in worker threads); the
+export/save functions ask for a path through :mod:`._dialogs` and report
+through napari notifications, never tracebacks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from napari.utils.notifications import show_error, show_info
+from scipy import ndimage
+
+from medseg_core.errors import MedsegError
+from medseg_core.measure import measure, write_measurements_csv
+
+from . import _dialogs
+from ._layer_state import info, mark_saved, source_path, spacing_of
+from ._layers import image_of, image_plane
+
+
+def measure_plane(
+    labels: np.ndarray,
+    image: np.ndarray | None = None,
+    spacing: tuple[float, ...] | None = None,
+    unit: str = "um",
+    classes: list[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """:func:`medseg_core.measure.measure` of one plane.
+
+    With ``classes`` (a semantic labels layer: values are class indices),
+    each connected region of a class is one object and a ``class`` column
+    names its class.
+    """
+    spacing = spacing[-2:] if spacing else None
+    if image is not None and image.shape[:2] != labels.shape:
+        image = None
+    if not classes:
+        return measure(labels, image, spacing, unit)
+    regions = np.zeros(labels.shape, dtype=np.int32)
+    region_class = [0]
+    for value in np.unique(labels[labels > 0]):
+        pieces, n = ndimage.label(labels == value)
+        regions[pieces > 0] = pieces[pieces > 0] + len(region_class) - 1
+        region_class += [int(value)] * n
+    table = measure(regions, image, spacing, unit)
+    names = np.array([classes[v] if v < len(classes) else str(v) for v in region_class], dtype=object)
+    return {"class": names[table["label"]], **table}
+
+
+def _layer_inputs(viewer: Any, layer: Any) -> tuple[Any, tuple[float, ...] | None, str, list[str] | None]:
+    meta = info(layer)
+    spacing, unit = spacing_of(layer)
+    classes = meta.get("classes") if meta.get("task") == "semantic" else None
+    return image_of(viewer, layer), spacing, unit, classes
+
+
+def full_table(viewer: Any, layer: Any) -> dict[str, np.ndarray]:
+    """Measurements of every object of a labels layer (every slice of a stack, with a ``z`` column)."""
+    image, spacing, unit, classes = _layer_inputs(viewer, layer)
+    data = np.asarray(layer.data)
+    if data.ndim == 2:
+        return measure_plane(data, image_plane(image, data.shape, None), spacing, unit, classes)
+    parts = []
+    for z in range(data.shape[0]):
+        table = measure_plane(data[z], image_plane(image, data.shape[1:], z), spacing, unit, classes)
+        parts.append({"z": np.full(len(table["label"]), z, dtype=np.int64), **table})
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def image_column(viewer: Any, layer: Any) -> str:
+    """Value of the CSV ``image`` column: the image file name, else a layer name."""
+    image = image_of(viewer, layer)
+    source = source_path(layer) or (source_path(image) if image is not None else None)
+    if source:
+        return Path(source).name
+    return image.name if image is not None else layer.name
+
+
+def _suggested(layer: Any, suffix: str) -> str:
+    source = source_path(layer)
+    stem = layer.name.replace(" ", "_")
+    folder = Path(source).parent if source else Path.home()
+    return str(folder / f"{stem}{suffix}")
+
+
+def export_csv(parent: Any, viewer: Any, layer: Any, table: dict | None = None) -> Path | None:
+    """Ask for a path and write the measurements CSV of ``layer`` (atomic).
+
+    ``table`` may be a current :func:`full_table` result to avoid measuring again.
+    """
+    if layer is None:
+        show_info("No labels layer to export")
+        return None
+    path = _dialogs.choose_save_path(parent, "Export measurements", _suggested(layer, ".csv"), "CSV files (*.csv)")
+    if not path:
+        return None
+    try:
+        table = table if table is not None else full_table(viewer, layer)
+        written = write_measurements_csv(path, table, extra={"image": image_column(viewer, layer)})
+    except (MedsegError, OSError, ValueError) as exc:
+        show_error(f"Could not export the measurements: {exc}")
+        return None
+    show_info(f"Saved {len(table['label'])} objects to {written}")
+    return Path(written)
+
+
+def save_labels(parent: Any, viewer: Any, layer: Any) -> Path | None:
+    """Ask for a path and write ``layer`` as a TIFF label image (atomic); clears its recovery copy."""
+    from medseg_core.io import write_labels
+
+    from . import recovery
+
+    if layer is None:
+        show_info("No labels layer to save")
+        return None
+    path = _dialogs.choose_save_path(parent, "Save labels", _suggested(layer, ".tif"), "TIFF label image (*.tif *.tiff)")
+    if not path:
+        return None
+    if Path(path).suffix.lower() not in (".tif", ".tiff"):
+        path = f"{path}.tif"
+    spacing, unit = spacing_of(layer)
+    try:
+        data = np.asarray(layer.data)
+        if spacing is not None and len(spacing) != data.ndim:
+            spacing = None
+        written = write_labels(path, data, spacing=spacing, unit=unit if spacing else "um")
+    except (MedsegError, OSError) as exc:
+        show_error(f"Could not save the labels: {exc}")
+        return None
+    mark_saved(layer, written)
+    recovery.clear(layer, viewer)
+    show_info(f"Saved labels to {written}")
+    return Path(written)

@@ -1,0 +1,109 @@
+"""The work a Segment run does in its thread: plain Python, no Qt.
+
+:func:`run_jobs` is a generator, fed to ``napari.qt.threading.create_worker``:
+it yields ``(fraction, message)`` pairs (overall progress of all images)
+and returns a list of ``(job, Segmentation)``, or a :class:`Failure` with a
+one-line message for errors the user can act on (bad model, bad image).
+Cancelling (``worker.quit()``) stops it at the next yield; nothing is
+returned then.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medseg_core.errors import MedsegError
+from medseg_core.model import SegmentationModel, load_model_file
+from medseg_core.progress import Progress
+from medseg_core.segment import Segmentation, segment_iter
+
+#: Share of one image's progress bar given to each stage.
+_STAGE_SPAN = {"normalise": (0.0, 0.05), "network": (0.05, 0.85), "postprocess": (0.85, 1.0)}
+
+
+@dataclass
+class Job:
+    """One image to segment: a private copy of the pixels plus layer geometry."""
+
+    name: str
+    data: np.ndarray
+    axes: str
+    scale: tuple[float, ...]
+    translate: tuple[float, ...]
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class Failure:
+    """A run that stopped on a :class:`~medseg_core.errors.MedsegError`."""
+
+    message: str
+
+
+class ModelCache:
+    """Keeps the last loaded model, reloaded when its file changes."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._model: SegmentationModel | None = None
+        self._lock = threading.Lock()
+
+    def get(self, path: str | os.PathLike, device: Any = "auto") -> SegmentationModel:
+        """The model in ``path`` on ``device``, loading it only when needed."""
+        from medseg_core.device import resolve_device
+
+        path = Path(path)
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        resolved = resolve_device(device)
+        key = (str(path), stamp, str(resolved))
+        with self._lock:
+            if key != self._key or self._model is None:
+                self._model = load_model_file(path, device=resolved)
+                self._key = key
+            return self._model
+
+
+def _fraction(record: Progress, state: dict) -> float:
+    """Fraction of one image done, from a progress record (tracks the slice)."""
+    if record.stage in ("normalise", "postprocess") and record.total > 0:
+        state["z"], state["nz"] = min(record.done, record.total - 1), record.total
+    low, high = _STAGE_SPAN.get(record.stage, (0.0, 1.0))
+    within = low + (high - low) * record.fraction if record.stage == "network" else low
+    if record.stage == "postprocess" and record.done >= record.total:
+        return 1.0
+    return (state.get("z", 0) + within) / max(1, state.get("nz", 1))
+
+
+def run_jobs(
+    jobs: list[Job], model_path: str | os.PathLike, options: dict, cache: ModelCache
+) -> Generator[tuple[float, str], None, list[tuple[Job, Segmentation]] | Failure]:
+    """Segment every job in turn; see the module docstring."""
+    try:
+        yield 0.0, "loading model"
+        model = cache.get(model_path)
+        results = []
+        for index, job in enumerate(jobs):
+            prefix = f"{job.name}: " if len(jobs) > 1 else ""
+            gen = segment_iter(job.data, model, axes=job.axes, **options)
+            state: dict = {}
+            while True:
+                try:
+                    record = next(gen)
+                except StopIteration as stop:
+                    results.append((job, stop.value))
+                    break
+                overall = (index + _fraction(record, state)) / len(jobs)
+                yield min(1.0, overall), prefix + (record.message or record.stage)
+        return results
+    except MedsegError as exc:
+        return Failure(str(exc))

@@ -1,0 +1,272 @@
+"""The Fine-tune panel: train a new model from layers or folders, watch it learn.
+
+The panel gathers copies of the training data (the "Data" tab), the options
+(the "Settings" tab), and runs :func:`~medseg_app.finetune_job.run_finetune`
+in a napari thread worker. Every yielded record updates the live plots and
+the status line; Stop asks the engine to end after the current step and keep
+the best model so far. The new model is saved in the user model folder,
+where the Segment panel (and the base-model picker here) find it at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_info, show_warning
+from qtpy.QtCore import QFileSystemWatcher, QTimer
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from medseg_core.errors import MedsegError
+from medseg_core.finetune_data import compare_metrics, format_seconds, plotted_metrics
+from medseg_core.registry import resolve_model, user_models_dir
+from medseg_core.model import read_info
+from medseg_core.training import StepEvent, ValidationEvent
+
+from .finetune_job import BaselineEvent, FineTuneJob, FineTuneOutcome, PhaseEvent, run_finetune
+from .finetune_models import ModelManagerWidget
+from .finetune_plots import LossPlot, MetricsPlot
+from .finetune_settings import SettingsWidget
+from .finetune_sources import TrainingDataWidget
+
+if TYPE_CHECKING:
+    import napari
+
+
+class FineTuneWidget(QWidget):
+    """Fine-tune a segmentation model on the user's own annotated images.
+
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+        The viewer whose image and labels layers can be trained on.
+
+    Attributes
+    ----------
+    worker : GeneratorWorker or None
+        The running training worker.
+    outcome : FineTuneOutcome or None
+        How the last run ended.
+    """
+
+    def __init__(self, napari_viewer: "napari.viewer.Viewer", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.worker = None
+        self.outcome: FineTuneOutcome | None = None
+        self._stop = threading.Event()
+        self._epochs_total: int | None = None
+        self.data = TrainingDataWidget(napari_viewer)
+        self.settings = SettingsWidget()
+        self.models = ModelManagerWidget()
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("finetune_tabs")
+        self.tabs.addTab(self.data, "Data")
+        self.tabs.addTab(self.settings, "Settings")
+        self.tabs.addTab(self.models, "My models")
+        self.tabs.setMaximumHeight(330)
+        self.start_button = _button("Start training", "finetune_start_button", "Fine-tune the base model on the chosen data.")
+        self.stop_button = _button("Stop", "finetune_stop_button", "End training after the current step and keep the best model so far.")
+        self.stop_button.setEnabled(False)
+        self.start_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.stop)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("finetune_progress")
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(8)
+        self.status_label = QLabel("Choose the data, then press Start training.")
+        self.status_label.setObjectName("finetune_status_label")
+        self.status_label.setWordWrap(True)
+        self.loss_plot = LossPlot()
+        self.metrics_plot = MetricsPlot()
+        self.compare_table = QTableWidget(2, 0)
+        self.compare_table.setObjectName("finetune_compare_table")
+        self.compare_table.setVerticalHeaderLabels(["Base model", "New model"])
+        self.compare_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.compare_table.setMaximumHeight(80)
+        self.compare_table.setToolTip("Scores on the validation images: the model you started from vs the new one.")
+        self._layout()
+        self._watcher = QFileSystemWatcher([str(user_models_dir())], self)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(300)
+        self._refresh_timer.timeout.connect(self.refresh_models)
+        self._watcher.directoryChanged.connect(lambda *_: self._refresh_timer.start())
+        self.models.models_changed.connect(self.refresh_models)
+        self.models.message.connect(self._set_status)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.abort)
+
+    def _layout(self) -> None:
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.tabs)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.loss_plot, 1)
+        layout.addWidget(self.metrics_plot, 1)
+        layout.addWidget(self.compare_table)
+
+    # ---- running --------------------------------------------------------------
+    def start(self) -> bool:
+        """Check the choices and start training in a worker thread.
+
+        Returns
+        -------
+        bool
+            True when a worker was started; False when refused (the reason
+            is in the status line and a notification).
+        """
+        if self.worker is not None:
+            return False
+        try:
+            base = self.settings.base_name()
+            if not base:
+                raise MedsegError("there is no model to start from")
+            task = read_info(resolve_model(base)).task
+            name, path = self.settings.output_path()
+            plan, data = self.data.plan(copy=True)
+            config = self.settings.config()
+        except MedsegError as exc:
+            self._refuse(str(exc))
+            return False
+        job = FineTuneJob(base, name, path, plan.train, plan.val, config, {**data, "base": base})
+        self._epochs_total = config.epochs
+        self.loss_plot.clear_data()
+        self.metrics_plot.set_keys(plotted_metrics(task))
+        self._fill_compare({}, {})
+        self.outcome = None
+        self._stop.clear()
+        worker = create_worker(run_finetune, job, self._stop.is_set, _start_thread=False)
+        worker.yielded.connect(self._on_event)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        self.destroyed.connect(lambda *_: worker.quit())
+        self.worker = worker
+        self._set_running(True)
+        self._set_status(f"Starting: {plan.summary()}.")
+        worker.start()
+        return True
+
+    def stop(self) -> None:
+        """End training after the current step, keeping the best model so far."""
+        if self.worker is not None:
+            self._stop.set()
+            self.stop_button.setEnabled(False)
+            self._set_status("Stopping after the current step…")
+
+    def abort(self) -> None:
+        """Abandon a run (the application is closing): nothing is saved."""
+        if self.worker is not None:
+            self._stop.set()
+            self.worker.quit()
+
+    def refresh_models(self, select: str | None = None) -> None:
+        """Re-read the model folders into the base-model combo and the manager."""
+        self.settings.refresh_models()
+        self.models.refresh(select=select)
+
+    # ---- worker signals -------------------------------------------------------------
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, StepEvent):
+            self.loss_plot.append(event.step, event.loss)
+            self.progress.setValue(int(1000 * min(1.0, event.fraction)))
+            left = event.elapsed_s / event.fraction - event.elapsed_s if event.fraction > 0 else None
+            self._set_status(self._progress_text(event.epoch, event.step, event.elapsed_s, left) + f", loss {event.loss:.3f}")
+        elif isinstance(event, ValidationEvent):
+            self.metrics_plot.append(event.epoch, event.metrics)
+            best = " (best so far)" if event.is_best else ""
+            score = event.metrics.get("ap50", event.metrics.get("f1", 0.0))
+            self._set_status(self._progress_text(event.epoch, event.step, event.elapsed_s, event.remaining_s) + f", validation {score:.3f}{best}")
+        elif isinstance(event, BaselineEvent):
+            self.metrics_plot.set_baseline(event.metrics)
+            self._fill_compare(event.metrics, {})
+        elif isinstance(event, PhaseEvent):
+            self._set_status(event.message[:1].upper() + event.message[1:] + "…")
+
+    def _progress_text(self, epoch: int, step: int, elapsed: float, left: float | None) -> str:
+        of = f"/{self._epochs_total}" if self._epochs_total else ""
+        return f"Epoch {epoch}{of}, step {step}, elapsed {format_seconds(elapsed)}, about {format_seconds(left)} left"
+
+    def _on_returned(self, outcome: FineTuneOutcome) -> None:
+        self.outcome = outcome
+        self.loss_plot.flush()
+        self.metrics_plot.flush()
+        self._fill_compare(outcome.before, outcome.after)
+        if outcome.error:
+            self._set_status(outcome.error[:1].upper() + outcome.error[1:] + ".", warn=True)
+            show_warning(f"Fine-tuning: {outcome.error}")
+            return
+        how = "Stopped; kept the best model so far" if outcome.stopped else "Done"
+        self._set_status(
+            f"{how}: saved '{outcome.path.stem}' ({outcome.steps} steps, {format_seconds(outcome.minutes * 60)}). "
+            "It is now in the model pickers."
+        )
+        self.progress.setValue(1000)
+        self.refresh_models(select=outcome.path.stem)
+        self.settings.reset_name()
+        show_info(f"New model '{outcome.path.stem}' saved.")
+
+    def _on_errored(self, exc: BaseException) -> None:
+        self._set_status(f"Training failed: {exc}", warn=True)
+        self._set_running(False)
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self._set_running(False)
+
+    # ---- helpers ---------------------------------------------------------------
+    def _refuse(self, reason: str) -> None:
+        text = reason[:1].upper() + reason[1:]
+        self._set_status(f"Cannot start: {text}", warn=True)
+        show_warning(f"Fine-tuning cannot start: {reason}")
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        for index in range(self.tabs.count()):
+            if self.tabs.widget(index) is not self.models:
+                self.tabs.widget(index).setEnabled(not running)
+
+    def _set_status(self, text: str, warn: bool = False) -> None:
+        self.status_label.setText(text)
+        self.status_label.setStyleSheet("color: orange;" if warn else "")
+
+    def _fill_compare(self, before: dict, after: dict) -> None:
+        rows = compare_metrics(before, after)
+        self.compare_table.setColumnCount(len(rows))
+        self.compare_table.setHorizontalHeaderLabels([label for label, _, _ in rows])
+        for column, (_, old, new) in enumerate(rows):
+            for row, value in enumerate((old, new)):
+                item = QTableWidgetItem("–" if value is None else f"{value:.3f}")
+                if row == 1 and old is not None and new is not None and abs(new - old) > 1e-3:
+                    item.setForeground(QColor(90, 200, 90) if new > old else QColor(230, 120, 60))
+                self.compare_table.setItem(row, column, item)
+
+
+def _button(text: str, name: str, tip: str) -> QPushButton:
+    button = QPushButton(text)
+    button.setObjectName(name)
+    button.setToolTip(tip)
+    return button

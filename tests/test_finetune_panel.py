@@ -1,0 +1,179 @@
+"""The Fine-tune panel: real (tiny) training in a worker, Stop, refusals, model manager."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qtpy.QtCore import QTimer
+
+import medseg_core
+from conftest import make_tiny_model, synthetic_nuclei
+from medseg_app import finetune_models
+from medseg_app.finetune_widget import FineTuneWidget
+from medseg_core.model import load_model_file, read_info
+from medseg_core.registry import user_models_dir
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def tiny_base():
+    """A tiny real instance model saved as the user model 'tiny'."""
+    return make_tiny_model(name="tiny").save(user_models_dir() / "tiny.safetensors")
+
+
+def open_panel(make_napari_viewer, n_pairs: int = 2, epochs: int = 2):
+    """A viewer with ``n_pairs`` synthetic image/labels layers and the panel set for a tiny run."""
+    viewer = make_napari_viewer()
+    for i in range(n_pairs):
+        image, labels = synthetic_nuclei(size=96, n=6, seed=i)
+        viewer.add_image(image, name=f"cells{i}")
+        viewer.add_labels(labels, name=f"cells{i} labels")
+    widget = FineTuneWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Fine-tune")
+    settings = widget.settings
+    assert settings.set_base("tiny")
+    settings.epochs_radio.setChecked(True)
+    settings.epochs_spin.setValue(epochs)
+    settings.steps_spin.setValue(3)
+    settings.batch_spin.setValue(2)
+    settings.crop_spin.setValue(64)
+    settings.lr_spin.setValue(3e-3)
+    return viewer, widget
+
+
+def wait_for_end(qtbot, widget, timeout: int = 180_000) -> None:
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=timeout)
+
+
+def test_training_runs_in_a_worker_and_saves_a_usable_model(make_napari_viewer, qtbot, tiny_base):
+    viewer, widget = open_panel(make_napari_viewer)
+    widget.data.update_summary()
+    assert "2 pairs" in widget.data.summary_label.text()
+    assert "1 training / 1 validation" in widget.data.summary_label.text()
+    name = widget.settings.name_edit.text()
+    assert name.startswith("tiny-20")
+
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1) if widget.worker is not None else None)
+    timer.start(5)
+    assert widget.start()
+    assert not widget.start_button.isEnabled() and widget.stop_button.isEnabled()
+    wait_for_end(qtbot, widget)
+    timer.stop()
+
+    assert len(ticks) > 3, "the event loop did not run while training"
+    assert widget.start_button.isEnabled() and not widget.stop_button.isEnabled()
+    outcome = widget.outcome
+    assert outcome is not None and not outcome.error and outcome.steps == 6
+    assert widget.loss_plot.steps == list(range(1, 7))
+    assert widget.metrics_plot.epochs == [1.0, 2.0]
+    assert set(widget.metrics_plot.values) == {"accuracy", "precision", "recall", "f1", "iou", "ap50"}
+    assert widget.loss_plot.redraws >= 1 and widget.metrics_plot.redraws >= 1
+    assert "Epoch" in widget.status_label.text() or "saved" in widget.status_label.text()
+
+    path = user_models_dir() / f"{name}.safetensors"
+    assert outcome.path == path and path.is_file()
+    model = load_model_file(path)
+    assert model.info.name == name and model.info.parent == "tiny"
+    assert [d["image"] for d in model.info.training["data"]["layers"]] == ["cells0", "cells1"]
+    assert model.info.metrics and "ap50" in model.info.training["parent_metrics"]
+    assert name in widget.settings.base_names()
+    assert widget.compare_table.columnCount() >= 6
+    assert widget.compare_table.item(0, 0).text() != "–" and widget.compare_table.item(1, 0).text() != "–"
+    assert widget.settings.name_edit.text() != name  # a fresh default for the next run
+
+    image = viewer.layers["cells0"].data
+    result = medseg_core.segment(image, medseg_core.load_model(name, device="cpu"))
+    assert result.labels.shape == image.shape and result.model_name == name
+
+
+def test_stop_keeps_files_intact(make_napari_viewer, qtbot, tiny_base):
+    base_bytes = tiny_base.read_bytes()
+    viewer, widget = open_panel(make_napari_viewer, n_pairs=2, epochs=500)
+    assert widget.start()
+    qtbot.waitUntil(lambda: len(widget.loss_plot.steps) >= 1, timeout=120_000)
+    widget.stop_button.click()
+    assert not widget.stop_button.isEnabled()
+    wait_for_end(qtbot, widget)
+
+    outcome = widget.outcome
+    assert outcome.stopped and 1 <= outcome.steps < 1500
+    assert tiny_base.read_bytes() == base_bytes
+    files = sorted(user_models_dir().glob("*.safetensors"))  # hidden temporary files included
+    assert len(files) == 2 and outcome.path in files
+    for file in files:
+        load_model_file(file)
+    assert "Stopped" in widget.status_label.text()
+
+
+def test_refusals_start_no_worker(make_napari_viewer, qtbot, tiny_base):
+    viewer = make_napari_viewer()
+    widget = FineTuneWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.settings.set_base("tiny")
+    assert not widget.start() and widget.worker is None
+    assert "no training data" in widget.status_label.text()
+
+    image, labels = synthetic_nuclei(size=96)
+    viewer.add_image(image, name="img")
+    viewer.add_labels(labels[:80, :90], name="img labels")
+    widget.data.refresh_layers()
+    assert not widget.start() and widget.worker is None
+    assert "96x96 but labels 'img labels' are 80x90" in widget.status_label.text()
+    widget.data.update_summary()
+    assert "shapes must match" in widget.data.summary_label.text()
+
+    widget.data.set_checked("img", labels_name="(none)")
+    assert not widget.start() and "has no labels layer" in widget.status_label.text()
+
+    viewer.layers.remove("img labels")
+    viewer.add_labels(labels, name="img labels")
+    widget.data.set_checked("img", labels_name="img labels")
+    widget.settings.name_edit.setText("tiny")
+    assert not widget.start() and "already exists" in widget.status_label.text()
+    widget.settings.name_edit.setText("bad/name")
+    assert not widget.start() and "not a usable model name" in widget.status_label.text()
+    assert widget.worker is None and widget.loss_plot.steps == []
+
+
+def test_model_manager_rename_export_delete(make_napari_viewer, qtbot, tiny_base, tmp_path, monkeypatch):
+    shipped = tmp_path / "shipped"
+    make_tiny_model(name="stock").save(shipped / "stock.safetensors")
+    monkeypatch.setattr("medseg_core.registry.shipped_models_dir", lambda: shipped)
+    viewer = make_napari_viewer()
+    widget = FineTuneWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    manager = widget.models
+    make_tiny_model(name="mine").save(user_models_dir() / "mine.safetensors")
+    widget.refresh_models()
+    assert {"stock", "tiny", "mine"} <= set(widget.settings.base_names())
+
+    assert manager.select("stock")
+    assert not manager.rename_button.isEnabled() and not manager.delete_button.isEnabled()
+    assert manager.export_button.isEnabled()
+
+    assert manager.select("mine")
+    monkeypatch.setattr(finetune_models, "ask_new_name", lambda parent, current: "renamed")
+    manager.rename_button.click()
+    new = user_models_dir() / "renamed.safetensors"
+    assert new.is_file() and not (user_models_dir() / "mine.safetensors").exists()
+    assert read_info(new).name == "renamed"
+    assert "renamed" in widget.settings.base_names() and "mine" not in widget.settings.base_names()
+
+    monkeypatch.setattr(finetune_models, "ask_new_name", lambda parent, current: "stock")
+    manager.rename_button.click()
+    assert new.is_file() and "shipped model" in widget.status_label.text()
+
+    monkeypatch.setattr(finetune_models, "choose_export_path", lambda parent, suggested: str(tmp_path / "copy"))
+    manager.export_button.click()
+    assert (tmp_path / "copy.safetensors").read_bytes() == new.read_bytes()
+
+    monkeypatch.setattr(finetune_models, "ask_confirmation", lambda parent, title, text: False)
+    manager.delete_button.click()
+    assert new.is_file()
+    monkeypatch.setattr(finetune_models, "ask_confirmation", lambda parent, title, text: True)
+    manager.delete_button.click()
+    assert not new.exists() and "renamed" not in widget.settings.base_names()
+    assert (shipped / "stock.safetensors").is_file()

@@ -1,0 +1,135 @@
+"""Training engine: data, augmentation, loop, stop/cancel and checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_tiny_model, synthetic_nuclei
+from medseg_core.errors import InputError
+from medseg_core.model import load_model_file
+from medseg_core.training import (
+    AugmentConfig,
+    StepEvent,
+    TrainConfig,
+    ValidationEvent,
+    prepare_pair,
+    split_pairs,
+    train,
+    train_iter,
+)
+from medseg_core.training.augment import augment_batch, sample_crops
+
+
+@pytest.fixture
+def pairs():
+    model = make_tiny_model(in_channels=1)
+    return model, [prepare_pair(*synthetic_nuclei(seed=s), model.info, name=str(s)) for s in range(3)]
+
+
+def small_config(**kw) -> TrainConfig:
+    base = dict(epochs=3, steps_per_epoch=8, batch_size=4, crop=64, lr=3e-3, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+def test_loss_falls_and_callbacks_fire(pairs):
+    model, data = pairs
+    events = []
+    result = train(model, data[:2], data[2:], small_config(epochs=4), callback=events.append)
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    vals = [e for e in events if isinstance(e, ValidationEvent)]
+    assert len(steps) == 32 and len(vals) == 4
+    assert np.mean([e.loss for e in steps[-8:]]) < np.mean([e.loss for e in steps[:8]])
+    assert {"accuracy", "precision", "recall", "f1", "iou", "ap50", "map"} <= set(vals[0].metrics)
+    assert result.metrics == max((v.metrics for v in vals), key=lambda m: m["ap50"])
+    assert result.model.info.training["steps"] == 32
+
+
+def test_original_model_is_untouched(pairs):
+    model, data = pairs
+    before = {k: v.clone() for k, v in model.net.state_dict().items()}
+    train(model, data, [], small_config(epochs=1))
+    assert all(torch.equal(before[k], v) for k, v in model.net.state_dict().items())
+
+
+def test_should_stop_ends_gracefully_with_best_model(pairs):
+    model, data = pairs
+    count = {"n": 0}
+
+    def stop() -> bool:
+        count["n"] += 1
+        return count["n"] > 12
+
+    result = train(model, data[:2], data[2:], small_config(epochs=10), should_stop=stop)
+    assert result.stopped_early and result.steps == 12
+    assert result.metrics  # one validation pass happened before the stop
+
+
+def test_cancel_leaves_the_previous_checkpoint_intact(pairs, tmp_path):
+    model, data = pairs
+    checkpoint = tmp_path / "model.safetensors"
+    config = small_config(epochs=5, checkpoint=checkpoint)
+    gen = train_iter(model, data[:2], data[2:], config)
+    for event in gen:
+        if isinstance(event, ValidationEvent):
+            break
+    saved = checkpoint.read_bytes()
+    for _ in range(3):
+        next(gen)
+    gen.close()  # cancel in the middle of the next epoch
+    assert checkpoint.read_bytes() == saved
+    assert load_model_file(checkpoint).info.metrics
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+def test_time_budget_stops_training(pairs):
+    model, data = pairs
+    result = train(model, data, [], small_config(epochs=None, max_minutes=0.02))
+    assert result.steps >= 1
+
+
+def test_augmentation_keeps_masks_aligned():
+    """Warp an image that equals its own mask: the warped pair must still agree."""
+    rng = np.random.default_rng(0)
+    model = make_tiny_model(in_channels=1)
+    image, labels = synthetic_nuclei(size=80, seed=3)
+    pair = prepare_pair((labels > 0).astype(np.float32), labels, model.info)
+    images, targets = sample_crops([pair], 4, 64, rng)
+    aug = AugmentConfig(gamma=(1, 1), contrast=(1, 1), noise=0, blur_probability=0, elastic=0.01)
+    out_i, out_t = augment_batch(
+        torch.from_numpy(images), torch.from_numpy(targets), aug, torch.Generator().manual_seed(0), semantic=False
+    )
+    agreement = ((out_i[:, 0] > 0.5) == (out_t[:, 0] > 0.5)).float().mean()
+    assert agreement > 0.98
+
+
+def test_split_never_shares_items_or_groups():
+    items = list(range(20))
+    train_items, val_items = split_pairs(items, 0.25, seed=1)
+    assert len(val_items) == 5 and not set(train_items) & set(val_items)
+    groups = [str(i // 4) for i in items]
+    train_items, val_items = split_pairs(items, 0.4, seed=1, groups=groups)
+    assert not {groups[i] for i in train_items} & {groups[i] for i in val_items}
+    assert split_pairs([1], 0.5) == ([1], [])
+
+
+def test_bad_inputs_are_refused():
+    model = make_tiny_model("semantic", in_channels=1, classes=["bg", "fg"])
+    with pytest.raises(InputError, match="differ in size"):
+        prepare_pair(np.zeros((10, 10)), np.zeros((12, 10)), model.info)
+    with pytest.raises(InputError, match="not a class"):
+        prepare_pair(np.zeros((10, 10)), np.full((10, 10), 5), model.info)
+    with pytest.raises(InputError, match="class map"):
+        prepare_pair(np.zeros((10, 10)), np.full((10, 10), 7), model.info, class_map={0: 0, 255: 1})
+    with pytest.raises(InputError, match="nothing to train"):
+        train(model, [], [], small_config())
+    with pytest.raises(InputError, match="epochs"):
+        TrainConfig(epochs=None, max_minutes=None)
+
+
+def test_semantic_model_trains(pairs):
+    model = make_tiny_model("semantic", in_channels=1, classes=["bg", "fg"])
+    data = [prepare_pair(img, (lab > 0).astype(int), model.info) for img, lab in (synthetic_nuclei(seed=s) for s in range(2))]
+    result = train(model, data[:1], data[1:], small_config(epochs=2))
+    assert {"dice_bg", "dice_fg", "f1"} <= set(result.metrics)
