@@ -41,7 +41,7 @@ METRIC_LABELS: dict[str, str] = {
     "f1": "F1",
     "iou": "IoU",
     "ap50": "AP@0.5",
-    "map": "mAP@0.5:0.95",
+    "map": "mAP",
 }
 
 _LABEL_SUFFIXES = ("labels", "label", "masks", "mask")

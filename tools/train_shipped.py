@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from medseg_core.model import ModelInfo, SegmentationModel
-from medseg_core.training import TrainConfig, find_pairs, load_folder, split_pairs, train
+from medseg_core.training import AugmentConfig, TrainConfig, find_pairs, load_folder, split_pairs, train
 from medseg_core.training.data import file_stem
 from medseg_core.unet import UNetConfig
 
@@ -77,7 +77,11 @@ SPECS = {
             ),
         ),
         class_map=None,
-        train=dict(batch_size=8, crop=192, lr=2e-3, steps_per_epoch=60),
+        # left and right are anatomical: no flips or quarter turns, which would swap them
+        train=dict(
+            batch_size=8, crop=192, lr=2e-3, steps_per_epoch=60,
+            augment=AugmentConfig(flips=False, rot90=False, rotation_deg=10.0),
+        ),
     ),
 }
 

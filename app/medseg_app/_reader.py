@@ -69,7 +69,7 @@ def image_layer_data(image: Any, name: str | None = None) -> list[LayerData]:
     array = image.array
     spatial_axes = meta.axes.replace("C", "")
     info = {
-        "source": str(meta.source),
+        "source": str(Path(meta.source).resolve()),
         "axes": meta.axes,
         "spacing": list(meta.spacing) if meta.spacing else None,
         "unit": meta.unit,

@@ -11,10 +11,13 @@ text, and returns a :class:`FineTuneOutcome`. Errors a user can cause
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from medseg_core.device import resolve_device
 from medseg_core.errors import MedsegError
@@ -23,6 +26,10 @@ from medseg_core.finetune_data import PairSource, prepare_sources
 from medseg_core.progress import Progress
 from medseg_core.registry import user_data_dir
 from medseg_core.training import TrainConfig, TrainResult, train_iter, validate_iter
+
+
+class FineTuneCrashed(Exception):
+    """An unexpected failure during a run (raised instead of a RuntimeError)."""
 
 
 @dataclass
@@ -96,6 +103,32 @@ class FineTuneOutcome:
     error: str = ""
 
 
+def guard_torch_imports() -> None:
+    """Keep torch's first optimiser from crashing a process that renders with Mesa.
+
+    Creating a torch optimiser imports ``torch._dynamo``, which imports Triton
+    (CUDA builds of torch on Linux). Triton bundles its own LLVM; loading it
+    into a process where Mesa's OpenGL driver has already loaded the system
+    ``libLLVM`` (llvmpipe, radeonsi: napari's canvas) segfaults. Importing
+    ``torch._dynamo`` *before* the OpenGL driver is safe, so when no
+    ``libLLVM`` is mapped yet this imports it now; when one is, Triton is
+    blocked (``import triton`` then fails cleanly and torch runs without it;
+    MedSeg never compiles kernels). Call it early (before the viewer opens)
+    and again before training. Does nothing off Linux or when already done.
+    """
+    if "torch._dynamo" in sys.modules or "triton" in sys.modules:
+        return
+    maps = Path("/proc/self/maps")
+    try:
+        llvm_loaded = "libLLVM" in maps.read_text(errors="replace")
+    except OSError:
+        return
+    if llvm_loaded:
+        sys.modules["triton"] = None  # type: ignore[assignment]
+    else:
+        import torch._dynamo  # noqa: F401
+
+
 def checkpoint_path(name: str) -> Path:
     """Recovery file of a run in progress (outside the model folder)."""
     folder = user_data_dir() / "checkpoints"
@@ -112,11 +145,23 @@ def run_finetune(
     ------
     PhaseEvent, BaselineEvent, StepEvent, ValidationEvent
         Progress records for the user interface.
+
+    Raises
+    ------
+    FineTuneCrashed
+        An unexpected error (a bug, a driver failure); user errors and
+        running out of memory are reported in the outcome's ``error``.
     """
     try:
         return (yield from _run(job, should_stop))
     except MedsegError as exc:
         return FineTuneOutcome(error=str(exc))
+    except torch.OutOfMemoryError:
+        return FineTuneOutcome(error="the device ran out of memory: lower the batch size or crop size (Advanced options)")
+    except RuntimeError as exc:
+        # superqt's worker treats a RuntimeError as "the worker was deleted" and
+        # emits neither `errored` nor `finished`; re-raise as another type.
+        raise FineTuneCrashed(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _run(job: FineTuneJob, should_stop: Callable[[], bool]) -> Generator[Any, None, FineTuneOutcome]:

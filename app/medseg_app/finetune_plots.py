@@ -97,16 +97,17 @@ class MetricsPlot(_ThrottledPlot):
     """Validation metrics per pass, one curve per metric, with a legend."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Validation", parent)
+        super().__init__("Validation scores (epoch 0: base model)", parent)
         self.setObjectName("metrics_plot")
         self.setToolTip(
             "Scores on the validation images after every epoch (higher is better). "
             "AP@0.5: share of objects matched at IoU 0.5 (instance models)."
         )
         self.setLabel("bottom", "epoch")
-        self.setYRange(0, 1.02, padding=0)
-        self.getPlotItem().getViewBox().setLimits(yMin=-0.05, yMax=1.1)
-        self.legend = self.addLegend(offset=(-4, 4), labelTextSize="8pt", brush=pg.mkBrush(0, 0, 0, 160))
+        self.setYRange(0, 1.3, padding=0)  # headroom above 1 for the legend
+        self.getPlotItem().getViewBox().setLimits(yMin=-0.05, yMax=1.35)
+        self.getAxis("left").setTicks([[(v / 5, f"{v / 5:.1f}") for v in range(6)]])
+        self.legend = self.addLegend(offset=(30, 2), labelTextSize="8pt", colCount=3, brush=pg.mkBrush(0, 0, 0, 180))
         self.keys: list[str] = []
         self.epochs: list[float] = []
         self.values: dict[str, list[float]] = {}

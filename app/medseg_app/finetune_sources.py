@@ -149,6 +149,8 @@ class TrainingDataWidget(QWidget):
     def refresh_layers(self) -> None:
         """Rebuild the layer table, keeping ticks and label choices by name."""
         previous = {row[0]: row for row in self._rows()}
+        for layer in self.viewer.layers:
+            layer.events.name.connect(self._on_layers_changed)  # connecting twice is a no-op
         images = [layer for layer in self.viewer.layers if isinstance(layer, Image)]
         labels = [layer.name for layer in self.viewer.layers if isinstance(layer, Labels)]
         self.table.blockSignals(True)
@@ -158,7 +160,7 @@ class TrainingDataWidget(QWidget):
             match = old[2] if old and old[2] in labels else match_labels_name(layer.name, labels)
             item = QTableWidgetItem(layer.name)
             item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
-            checked = old[1] if old else match is not None
+            checked = old[1] if old and old[2] is not None else match is not None
             item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
             self.table.setItem(row, 0, item)
             combo = QComboBox()
@@ -190,9 +192,6 @@ class TrainingDataWidget(QWidget):
         return rows
 
     def _on_layers_changed(self, event=None) -> None:
-        layer = getattr(event, "value", None)
-        if layer is not None and getattr(event, "type", "") == "inserted":
-            layer.events.name.connect(self._on_layers_changed)
         try:
             self.refresh_layers()
         except RuntimeError:  # the widget was deleted before the viewer

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
-from qtpy.QtCore import QFileSystemWatcher, QTimer
+from qtpy.QtCore import QFileSystemWatcher, Qt, QTimer
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
     QApplication,
@@ -37,7 +37,7 @@ from medseg_core.registry import resolve_model, user_models_dir
 from medseg_core.model import read_info
 from medseg_core.training import StepEvent, ValidationEvent
 
-from .finetune_job import BaselineEvent, FineTuneJob, FineTuneOutcome, PhaseEvent, run_finetune
+from .finetune_job import BaselineEvent, FineTuneJob, FineTuneOutcome, PhaseEvent, guard_torch_imports, run_finetune
 from .finetune_models import ModelManagerWidget
 from .finetune_plots import LossPlot, MetricsPlot
 from .finetune_settings import SettingsWidget
@@ -65,6 +65,7 @@ class FineTuneWidget(QWidget):
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer", parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        guard_torch_imports()
         self.viewer = napari_viewer
         self.worker = None
         self.outcome: FineTuneOutcome | None = None
@@ -98,8 +99,15 @@ class FineTuneWidget(QWidget):
         self.compare_table.setObjectName("finetune_compare_table")
         self.compare_table.setVerticalHeaderLabels(["Base model", "New model"])
         self.compare_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.compare_table.setMaximumHeight(80)
-        self.compare_table.setToolTip("Scores on the validation images: the model you started from vs the new one.")
+        self.compare_table.verticalHeader().setDefaultSectionSize(22)
+        self.compare_table.horizontalHeader().setFixedHeight(22)
+        self.compare_table.setFixedHeight(2 * 22 + 22 + 4)
+        self.compare_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.compare_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.compare_table.setToolTip(
+            "Scores on the validation images: the model you started from vs the new one "
+            "(mAP: average precision over IoU thresholds 0.5 to 0.95)."
+        )
         self._layout()
         self._watcher = QFileSystemWatcher([str(user_models_dir())], self)
         self._refresh_timer = QTimer(self)
@@ -250,6 +258,8 @@ class FineTuneWidget(QWidget):
                 self.tabs.widget(index).setEnabled(not running)
 
     def _set_status(self, text: str, warn: bool = False) -> None:
+        if self.worker is not None and self._stop.is_set() and not text.startswith("Stopping"):
+            text = f"Stopping after the current step… {text}"
         self.status_label.setText(text)
         self.status_label.setStyleSheet("color: orange;" if warn else "")
 

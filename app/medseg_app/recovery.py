@@ -123,6 +123,11 @@ class RecoveryManager(QObject):
         for layer in list(viewer.layers):
             self._watch(layer)
 
+    def close(self) -> None:
+        """Stop autosaving and stop watching the viewer."""
+        self._timer.stop()
+        self.viewer.layers.events.inserted.disconnect(self._on_inserted)
+
     def _on_inserted(self, event: Any) -> None:
         self._watch(event.value)
         if isinstance(event.value, Image):

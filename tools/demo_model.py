@@ -1,4 +1,4 @@
-"""A tiny MedSeg model with hand-set weights, for tests, benchmarks and demos.
+"""A tiny demo model with hand-set weights, for tests, benchmarks and demos.
 
 The network is a real :class:`medseg_core.unet.UNet` (depth 2, width 4, no
 normalisation) whose weights pass a smoothed copy of the mean input
@@ -11,8 +11,8 @@ images. A model file with random weights would predict one flat value.
 
 Use::
 
-    from tiny_model import make_tiny_model      # tools/ on sys.path
-    make_tiny_model().save(user_models_dir() / "tiny.safetensors")
+    from demo_model import make_demo_model      # tools/ on sys.path
+    make_demo_model().save(user_models_dir() / "demo.safetensors")
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from medseg_core.model import ModelInfo, SegmentationModel
 from medseg_core.unet import UNetConfig
 
 
-def make_tiny_model(name: str = "tiny", fg_level: float = 0.2, core_level: float = 0.45) -> SegmentationModel:
+def make_demo_model(name: str = "demo", fg_level: float = 0.2, core_level: float = 0.45) -> SegmentationModel:
     """Build the tiny model.
 
     Parameters

@@ -1,0 +1,80 @@
+"""The MedSeg desktop app: build the viewer (:func:`create_viewer`) and the CLI (:func:`main`).
+
+Like micro-sam's annotators, the app has three entry points: the panel
+widgets (napari.yaml), a function that builds a full viewer, and ``main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+import napari
+
+from ._window import MedSegWindow, open_paths
+
+
+def create_viewer(
+    files: Sequence[str | os.PathLike] = (),
+    *,
+    viewer: napari.viewer.Viewer | None = None,
+    show: bool = True,
+) -> napari.viewer.Viewer:
+    """A napari viewer titled "MedSeg" with the MedSeg panels, menu and file handling.
+
+    Parameters
+    ----------
+    files : sequence of path-like
+        Images (or DICOM folders) to open.
+    viewer : napari.viewer.Viewer, optional
+        Turn this viewer into MedSeg instead of making a new one.
+    show : bool
+        Show the window (new viewers only).
+
+    Returns
+    -------
+    napari.viewer.Viewer
+        The viewer; :func:`medseg_window` returns its :class:`MedSegWindow`.
+    """
+    if viewer is None:
+        viewer = napari.Viewer(title="MedSeg", show=show)
+    MedSegWindow(viewer)  # owned by the Qt main window; see medseg_window()
+    if files:
+        open_paths(viewer, files)
+    return viewer
+
+
+def medseg_window(viewer: napari.viewer.Viewer) -> MedSegWindow | None:
+    """The :class:`MedSegWindow` of a viewer made by :func:`create_viewer` (None otherwise).
+
+    It is found through Qt ownership rather than stored on the viewer, so
+    closing the viewer frees everything.
+    """
+    qt_window = getattr(viewer.window, "_qt_window", None)
+    return qt_window.findChild(MedSegWindow, "medseg_window") if qt_window is not None else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser of ``medseg-app``."""
+    from medseg_core import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="medseg-app",
+        description="MedSeg desktop app: segment, correct and count objects in microscopy and radiology images.",
+    )
+    parser.add_argument("files", nargs="*", help="images or DICOM folders to open")
+    parser.add_argument("--version", action="version", version=f"MedSeg {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the app (``medseg-app [FILES...]``)."""
+    args = build_parser().parse_args(argv)
+    create_viewer(args.files)
+    napari.run()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
