@@ -31,10 +31,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="nuclei", help="base model: a shipped name or a .safetensors file")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="DSB 2018 folder (images/, masks/, index.csv)")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="DSB 2018 folder (images/, masks/, index.csv)"
+    )
     parser.add_argument("--modality", default="brightfield", help="index.csv modality to pick images from")
     parser.add_argument("--images", type=int, default=3, help="number of images to open")
     parser.add_argument("--minutes", type=float, default=1.5, help="training time budget")
+    parser.add_argument("--epochs", type=int, help="train for this many epochs instead of --minutes")
     parser.add_argument("--steps-per-epoch", type=int, default=10, help="steps between validation passes")
     parser.add_argument("--out", type=Path, default=HERE / "screenshot_finetune.png", help="PNG to write")
     parser.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT")
@@ -53,7 +56,9 @@ def pick_images(data: Path, modality: str, n: int) -> list[str]:
     if held_out.is_file():
         names = set(held_out.read_text(encoding="utf-8").split())
         rows = sorted(rows, key=lambda r: r["name"] not in names)
-    small = [r for r in rows if int(r["height"]) * int(r["width"]) <= 512 * 512 and 15 <= int(r["n_objects"]) <= 90]
+    small = [
+        r for r in rows if int(r["height"]) * int(r["width"]) <= 512 * 512 and 15 <= int(r["n_objects"]) <= 90
+    ]
     chosen = (small or rows)[:n]
     if len(chosen) < n:
         sys.exit(f"only {len(chosen)} {modality} images in {data}")
@@ -77,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     guard_torch_imports()  # before napari's OpenGL canvas exists
 
     import napari
+    from medseg_app.finetune_widget import FineTuneWidget
     from qtpy.QtWidgets import QApplication
 
-    from medseg_app.finetune_widget import FineTuneWidget
     from medseg_core.io import read_image, read_labels
 
     width, height = (int(v) for v in args.size.split("x"))
@@ -91,15 +96,22 @@ def main(argv: list[str] | None = None) -> int:
         rgb = image.array.ndim == 3
         array = image.array[..., :3] if rgb else image.array
         viewer.add_image(array, name=name, rgb=rgb, visible=i == 0)
-        viewer.add_labels(read_labels(args.data / "masks" / f"{name}.tif"), name=f"{name} labels", visible=i == 0, opacity=0.45)
+        labels = viewer.add_labels(
+            read_labels(args.data / "masks" / f"{name}.tif"), name=f"{name} labels", visible=i == 0
+        )
+        labels.contour = 2  # outlines keep the stained nuclei visible
     widget = FineTuneWidget(viewer)
     dock = viewer.window.add_dock_widget(widget, name="Fine-tune", area="right")
     dock.setMinimumWidth(520)
     if not widget.settings.set_base(base):
         sys.exit(f"model '{base}' not found (available: {', '.join(widget.settings.base_names())})")
     widget.settings.reset_name()
-    widget.settings.minutes_radio.setChecked(True)
-    widget.settings.minutes_spin.setValue(args.minutes)
+    if args.epochs:
+        widget.settings.epochs_radio.setChecked(True)
+        widget.settings.epochs_spin.setValue(args.epochs)
+    else:
+        widget.settings.minutes_radio.setChecked(True)
+        widget.settings.minutes_spin.setValue(args.minutes)
     widget.settings.steps_spin.setValue(args.steps_per_epoch)
     app = QApplication.instance()
     app.processEvents()
@@ -110,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     while widget.worker is not None:
         app.processEvents()
         time.sleep(0.02)
-        if time.perf_counter() - start > args.minutes * 60 + 600:
+        if time.perf_counter() - start > 1800:
             widget.abort()
             sys.exit("training did not finish in time")
     for _ in range(30):

@@ -1,18 +1,15 @@
 """Fine-tuning data from in-memory arrays and folders: pairs, splits, names.
 
-These helpers sit between a user interface (layers open in a viewer, a
-folder chosen in a dialog) and :mod:`medseg_core.training`. They never
-import Qt. The typical flow is::
+These Qt-free helpers sit between a user interface (viewer layers, a chosen
+folder) and :mod:`medseg_core.training`. The typical flow is::
 
     sources = sources_from_arrays("cells", image, labels)
     plan = plan_validation(sources, val_fraction=0.2)
     print(plan.summary())              # "1 pair, 12 objects: ..."
     pairs = drain(prepare_sources(plan.train, model.info))
 
-A :class:`PairSource` is cheap (arrays already in memory, or two file
-paths); preparing it for a model (normalisation, training targets) is the
-slow part, done by :func:`prepare_sources`, which yields progress so it can
-run in a worker thread.
+A :class:`PairSource` is cheap (arrays in memory, or two paths); preparing
+it (:func:`prepare_sources`) is the slow part, which yields progress.
 """
 
 from __future__ import annotations
@@ -34,15 +31,9 @@ from .training.data import Pair, file_stem, find_pairs, prepare_pair, split_pair
 DEFAULT_VAL_FRACTION = 0.2
 
 #: Display names of validation metrics, in display order.
-METRIC_LABELS: dict[str, str] = {
-    "accuracy": "Accuracy",
-    "precision": "Precision",
-    "recall": "Recall",
-    "f1": "F1",
-    "iou": "IoU",
-    "ap50": "AP@0.5",
-    "map": "mAP",
-}
+METRIC_LABELS: dict[str, str] = dict(
+    accuracy="Accuracy", precision="Precision", recall="Recall", f1="F1", iou="IoU", ap50="AP@0.5", map="mAP"
+)
 
 _LABEL_SUFFIXES = ("labels", "label", "masks", "mask")
 
@@ -127,9 +118,8 @@ def count_objects(labels: np.ndarray) -> int:
 def match_labels_name(image_name: str, labels_names: Iterable[str]) -> str | None:
     """The labels layer that belongs to an image layer, by naming convention.
 
-    ``"<image> labels"`` is preferred; ``"<image>_labels"``, ``"<image>
-    mask"`` and similar (any case, separators space, ``_`` or ``-``) also
-    match.
+    ``"<image> labels"`` is preferred; ``"<image>_labels"``, ``"<image> mask"``
+    and similar (any case, separators space, ``_`` or ``-``) also match.
 
     Examples
     --------
@@ -144,24 +134,22 @@ def match_labels_name(image_name: str, labels_names: Iterable[str]) -> str | Non
     preferred = f"{image_name} labels"
     if preferred in names:
         return preferred
-    wanted = {
-        f"{image_name}{sep}{suffix}".lower() for sep in (" ", "_", "-") for suffix in _LABEL_SUFFIXES
-    }
+    wanted = {f"{image_name}{sep}{suffix}".lower() for sep in (" ", "_", "-") for suffix in _LABEL_SUFFIXES}
     for name in names:
         if name.lower() in wanted:
             return name
     return None
 
 
-def spatial_shape(shape: Sequence[int], rgb: bool) -> tuple[int, ...]:
-    """The spatial part of an image shape (drops a trailing colour axis)."""
-    return tuple(shape[:-1]) if rgb else tuple(shape)
-
-
 def check_pair_shapes(
-    image_shape: Sequence[int], labels_shape: Sequence[int], *, rgb: bool = False, name: str = "", labels_name: str = ""
-) -> None:
-    """Refuse an image and labels whose pixel grids differ.
+    image_shape: Sequence[int],
+    labels_shape: Sequence[int],
+    *,
+    rgb: bool = False,
+    name: str = "",
+    labels_name: str = "",
+) -> tuple[int, ...]:
+    """Refuse an image and labels whose pixel grids differ; return the spatial shape.
 
     Raises
     ------
@@ -169,17 +157,28 @@ def check_pair_shapes(
         The spatial shapes differ, or the image is not 2-D or a stack of
         2-D slices.
     """
-    spatial = spatial_shape(image_shape, rgb)
+    spatial = tuple(image_shape[:-1]) if rgb else tuple(image_shape)
     what = f"'{name}'" if name else "the image"
     if len(spatial) not in (2, 3):
-        raise InputError(f"{what} has shape {tuple(image_shape)}: only 2-D images or stacks of slices can be used")
+        raise InputError(
+            f"{what} has shape {tuple(image_shape)}: only 2-D images or stacks of slices can be used"
+        )
     if tuple(labels_shape) != spatial:
         lab = f"labels '{labels_name}'" if labels_name else "its labels"
-        raise InputError(f"{what} is {_shape_text(spatial)} but {lab} are {_shape_text(labels_shape)}: shapes must match")
+        raise InputError(
+            f"{what} is {_shape_text(spatial)} but {lab} are {_shape_text(labels_shape)}: shapes must match"
+        )
+    return spatial
 
 
 def sources_from_arrays(
-    name: str, image: np.ndarray, labels: np.ndarray, *, rgb: bool = False, labels_name: str = "", copy: bool = True
+    name: str,
+    image: np.ndarray,
+    labels: np.ndarray,
+    *,
+    rgb: bool = False,
+    labels_name: str = "",
+    copy: bool = True,
 ) -> list[PairSource]:
     """Training sources from an image and its labels (copies are taken).
 
@@ -207,11 +206,11 @@ def sources_from_arrays(
         validation).
     """
     image, labels = np.asarray(image), np.asarray(labels)
-    check_pair_shapes(image.shape, labels.shape, rgb=rgb, name=name, labels_name=labels_name)
+    spatial = check_pair_shapes(image.shape, labels.shape, rgb=rgb, name=name, labels_name=labels_name)
     if labels.dtype.kind not in "uib":
         raise InputError(f"labels '{labels_name or name}' must hold integers, not {labels.dtype}")
     take = np.array if copy else np.asarray
-    if len(spatial_shape(image.shape, rgb)) == 2:
+    if len(spatial) == 2:
         return [PairSource(name, name, count_objects(labels), take(image), take(labels))]
     sources = []
     for z in range(labels.shape[0]):
@@ -275,15 +274,22 @@ def plan_validation(
     sources = list(sources)
     if not sources:
         raise InputError(
-            "no training data: tick an image layer that has a labels layer, or choose a folder of image/mask pairs"
+            "no training data: tick an image layer that has a labels layer, "
+            "or choose a folder of image/mask pairs"
         )
     if val_sources:
-        return ValidationPlan(sources, list(val_sources), note=f"validation: {_plural(len(val_sources), 'image')} from the folder")
+        return ValidationPlan(
+            sources,
+            list(val_sources),
+            note=f"validation: {_plural(len(val_sources), 'image')} from the folder",
+        )
     train, val = split_pairs(sources, val_fraction, seed, groups=[s.group for s in sources])
     if not val:
         note = "too few images to hold any back: validation scores the training images (optimistic)"
         return ValidationPlan(sources, sources, reuses_training=True, note=note)
-    return ValidationPlan(train, val, note=f"validation: {_plural(len(val), 'image')} held back ({val_fraction:.0%})")
+    return ValidationPlan(
+        train, val, note=f"validation: {_plural(len(val), 'image')} held back ({val_fraction:.0%})"
+    )
 
 
 def prepare_sources(
@@ -329,7 +335,9 @@ def plotted_metrics(task: str) -> list[str]:
     return keys + ["ap50"] if task == "instance" else keys
 
 
-def compare_metrics(before: Mapping[str, float], after: Mapping[str, float]) -> list[tuple[str, float | None, float | None]]:
+def compare_metrics(
+    before: Mapping[str, float], after: Mapping[str, float]
+) -> list[tuple[str, float | None, float | None]]:
     """Rows ``(label, before, after)`` for the metrics either side has.
 
     Examples
@@ -339,6 +347,30 @@ def compare_metrics(before: Mapping[str, float], after: Mapping[str, float]) -> 
     """
     keys = [k for k in METRIC_LABELS if k in before or k in after]
     return [(METRIC_LABELS[k], before.get(k), after.get(k)) for k in keys]
+
+
+def verdict(before: Mapping[str, float], after: Mapping[str, float]) -> str:
+    """One sentence comparing the new model with its base on the main metric.
+
+    The main metric is AP@0.5 when present (instance models), else F1.
+
+    Examples
+    --------
+    >>> verdict({"f1": 0.5}, {"f1": 0.75})
+    'F1 on the validation images: 0.500 -> 0.750.'
+    """
+    key = "ap50" if "ap50" in after else "f1"
+    if key not in before or key not in after:
+        return ""
+    label, old, new = METRIC_LABELS[key], before[key], after[key]
+    if new + 1e-3 < old:
+        return (
+            f"The new model scores lower than the base model ({label} {new:.3f} vs {old:.3f}): "
+            "train longer or on more images, or keep using the base model."
+        )
+    if new > old + 1e-3:
+        return f"{label} on the validation images: {old:.3f} -> {new:.3f}."
+    return f"{label} on the validation images is unchanged ({new:.3f})."
 
 
 def format_seconds(seconds: float | None) -> str:

@@ -51,13 +51,35 @@ def no_dialogs(monkeypatch):
     monkeypatch.setattr(_dialogs, "choose_open_paths", lambda *a, **k: [])
 
 
+class AppHandle:
+    """``viewer, window = app``; emptied at teardown so napari's leak check passes.
+
+    (pytest keeps fixture values until the test is torn down; a fixture that
+    returned the viewer itself would keep it alive during napari's check.)
+    """
+
+    def __init__(self, viewer, window) -> None:
+        self.viewer, self.window = viewer, window
+
+    def __iter__(self):
+        return iter((self.viewer, self.window))
+
+    def clear(self) -> None:
+        self.viewer = self.window = None
+
+
 @pytest.fixture
 def app(make_napari_viewer, demo_model_path):
-    """A napari viewer turned into the MedSeg app; returns ``(viewer, MedSegWindow)``."""
+    """A napari viewer turned into the MedSeg app: ``viewer, window = app``."""
     from medseg_app.main import create_viewer, medseg_window
 
     viewer = create_viewer(viewer=make_napari_viewer())
-    return viewer, medseg_window(viewer)
+    window = medseg_window(viewer)
+    assert window.widgets["Segment"].models.select(str(demo_model_path))
+    handle = AppHandle(viewer, window)
+    del viewer
+    yield handle
+    handle.clear()
 
 
 def wait_count(qtbot, count_widget, expected: int, timeout: int = 10_000) -> None:

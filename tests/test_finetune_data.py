@@ -23,6 +23,7 @@ from medseg_core.finetune_data import (
     prepare_sources,
     sources_from_arrays,
     sources_from_folder,
+    verdict,
 )
 from medseg_core.progress import drain
 
@@ -95,7 +96,19 @@ def test_sources_from_folder_and_prepare(tmp_path):
 def test_names_metrics_and_durations():
     day = date(2026, 11, 26)
     assert default_model_name("nuclei", [], day) == "nuclei-2026-11-26"
-    assert default_model_name("nuclei", ["nuclei-2026-11-26", "nuclei-2026-11-26-2"], day) == "nuclei-2026-11-26-3"
+    assert (
+        default_model_name("nuclei", ["nuclei-2026-11-26", "nuclei-2026-11-26-2"], day)
+        == "nuclei-2026-11-26-3"
+    )
     assert plotted_metrics("instance")[-1] == "ap50" and "ap50" not in plotted_metrics("semantic")
     assert compare_metrics({}, {"ap50": 0.5, "f1": 0.4}) == [("F1", None, 0.4), ("AP@0.5", None, 0.5)]
     assert format_seconds(5) == "5 s" and format_seconds(3725) == "1 h 02 min" and format_seconds(None) == "?"
+
+
+def test_verdict_warns_when_the_new_model_is_worse():
+    assert verdict({"ap50": 0.4, "f1": 0.9}, {"ap50": 0.2, "f1": 0.95}).startswith(
+        "The new model scores lower"
+    )
+    assert "0.400 -> 0.600" in verdict({"ap50": 0.4}, {"ap50": 0.6})
+    assert "unchanged" in verdict({"f1": 0.5}, {"f1": 0.5})
+    assert verdict({}, {"f1": 0.5}) == ""

@@ -44,10 +44,16 @@ def open_paths(viewer: napari.viewer.Viewer, paths: Iterable[str | os.PathLike])
     layers = []
     for path in paths:
         path = os.fspath(path)
+        if not os.path.exists(path):
+            show_error(f'Cannot open "{path}": no such file or folder')
+            continue
         if not is_supported(path):
             show_error(f'MedSeg cannot open "{path}": not a supported image file or DICOM folder')
             continue
-        layers.extend(viewer.open(path, plugin=PLUGIN))
+        try:
+            layers.extend(viewer.open(path, plugin=PLUGIN))
+        except Exception as exc:  # noqa: BLE001 - napari's own errors: one line, keep going
+            show_error(f'Cannot open "{path}": {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}')
     return layers
 
 

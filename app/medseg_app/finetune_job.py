@@ -11,6 +11,7 @@ text, and returns a :class:`FineTuneOutcome`. Errors a user can cause
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
@@ -27,9 +28,7 @@ from medseg_core.progress import Progress
 from medseg_core.registry import user_data_dir
 from medseg_core.training import TrainConfig, TrainResult, train_iter, validate_iter
 
-
-class FineTuneCrashed(Exception):
-    """An unexpected failure during a run (raised instead of a RuntimeError)."""
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -136,9 +135,7 @@ def checkpoint_path(name: str) -> Path:
     return folder / f"{name}.safetensors"
 
 
-def run_finetune(
-    job: FineTuneJob, should_stop: Callable[[], bool]
-) -> Generator[Any, None, FineTuneOutcome]:
+def run_finetune(job: FineTuneJob, should_stop: Callable[[], bool]) -> Generator[Any, None, FineTuneOutcome]:
     """Fine-tune ``job.base`` on the job's data; yield events; return the outcome.
 
     Yields
@@ -146,22 +143,26 @@ def run_finetune(
     PhaseEvent, BaselineEvent, StepEvent, ValidationEvent
         Progress records for the user interface.
 
-    Raises
-    ------
-    FineTuneCrashed
-        An unexpected error (a bug, a driver failure); user errors and
-        running out of memory are reported in the outcome's ``error``.
+    Notes
+    -----
+    Nothing is raised: user errors, running out of memory and unexpected
+    failures (logged with their traceback) end in the outcome's ``error``.
     """
     try:
         return (yield from _run(job, should_stop))
     except MedsegError as exc:
         return FineTuneOutcome(error=str(exc))
     except torch.OutOfMemoryError:
-        return FineTuneOutcome(error="the device ran out of memory: lower the batch size or crop size (Advanced options)")
-    except RuntimeError as exc:
-        # superqt's worker treats a RuntimeError as "the worker was deleted" and
-        # emits neither `errored` nor `finished`; re-raise as another type.
-        raise FineTuneCrashed(f"{type(exc).__name__}: {exc}") from exc
+        return FineTuneOutcome(
+            error="the device ran out of memory: lower the batch size or crop size (Advanced options)"
+        )
+    except Exception as exc:  # a bug or a driver failure: log the traceback, report one line
+        # Never let it escape: superqt's worker swallows RuntimeErrors without
+        # emitting `finished`, and napari 0.9's status hook for `errored` fails.
+        _log.exception("fine-tuning failed")
+        return FineTuneOutcome(
+            error=f"unexpected error ({type(exc).__name__}: {exc}); the log has the details"
+        )
 
 
 def _run(job: FineTuneJob, should_stop: Callable[[], bool]) -> Generator[Any, None, FineTuneOutcome]:
@@ -169,19 +170,27 @@ def _run(job: FineTuneJob, should_stop: Callable[[], bool]) -> Generator[Any, No
     model = build_start_model(job.base, name=job.name)
     reuse = job.val is job.train
     train = yield from _phase(prepare_sources(job.train, model.info), "preparing training images")
-    val = train if reuse else (yield from _phase(prepare_sources(job.val, model.info), "preparing validation images"))
+    val = (
+        train
+        if reuse
+        else (yield from _phase(prepare_sources(job.val, model.info), "preparing validation images"))
+    )
     model.to(resolve_device(job.config.device))
     before = {}
     if val and not should_stop():
         before = yield from _phase(validate_iter(model, val), "scoring the base model", should_stop)
         yield BaselineEvent(before)
     if should_stop():
-        return FineTuneOutcome(before=before, stopped=True, error="stopped before training began; nothing saved")
+        return FineTuneOutcome(
+            before=before, stopped=True, error="stopped before training began; nothing saved"
+        )
     checkpoint = checkpoint_path(job.name)
     config = replace(job.config, checkpoint=checkpoint)
     result: TrainResult = yield from train_iter(model, train, val, config, should_stop=should_stop)
     if result.steps == 0:
-        return FineTuneOutcome(before=before, stopped=result.stopped_early, error="no training step was done; nothing saved")
+        return FineTuneOutcome(
+            before=before, stopped=result.stopped_early, error="no training step was done; nothing saved"
+        )
     new = result.model.to("cpu")
     after = dict(result.metrics)
     if not after and val:
@@ -199,7 +208,9 @@ def _run(job: FineTuneJob, should_stop: Callable[[], bool]) -> Generator[Any, No
     return FineTuneOutcome(path, before, after, result.steps, result.minutes, result.stopped_early)
 
 
-def _phase(gen: Generator, message: str, should_stop: Callable[[], bool] | None = None) -> Generator[Any, None, Any]:
+def _phase(
+    gen: Generator, message: str, should_stop: Callable[[], bool] | None = None
+) -> Generator[Any, None, Any]:
     """Forward a progress generator as :class:`PhaseEvent` records; return its result.
 
     With ``should_stop``, a stop request abandons the phase (returns ``{}``).

@@ -39,14 +39,20 @@ def ask_new_name(parent: QWidget | None, current: str) -> str | None:
 
 def choose_export_path(parent: QWidget | None, suggested: str) -> str | None:
     """Ask where to export a model file; None when cancelled."""
-    path, _ = QFileDialog.getSaveFileName(parent, "Export model", suggested, f"MedSeg model (*{MODEL_SUFFIX})")
+    path, _ = QFileDialog.getSaveFileName(
+        parent, "Export model", suggested, f"MedSeg model (*{MODEL_SUFFIX})"
+    )
     return path or None
 
 
 def ask_confirmation(parent: QWidget | None, title: str, text: str) -> bool:
     """Ask a yes/no question (default: no)."""
     answer = QMessageBox.question(
-        parent, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No
+        parent,
+        title,
+        text,
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
     )
     return answer == QMessageBox.StandardButton.Yes
 
@@ -103,10 +109,18 @@ class ModelManagerWidget(QWidget):
         super().__init__(parent)
         self.list = QListWidget()
         self.list.setObjectName("model_list")
-        self.list.setToolTip("Shipped models (grey) and your fine-tuned models. Hover a model for its details.")
-        self.rename_button = _button("Rename…", "model_rename_button", "Give the selected user model a new name.")
-        self.export_button = _button("Export…", "model_export_button", "Save a copy of the selected model file, e.g. to share it.")
-        self.delete_button = _button("Delete", "model_delete_button", "Delete the selected user model (asks first).")
+        self.list.setToolTip(
+            "Shipped models (grey) and your fine-tuned models. Hover a model for its details."
+        )
+        self.rename_button = _button(
+            "Rename…", "model_rename_button", "Give the selected user model a new name."
+        )
+        self.export_button = _button(
+            "Export…", "model_export_button", "Save a copy of the selected model file, e.g. to share it."
+        )
+        self.delete_button = _button(
+            "Delete", "model_delete_button", "Delete the selected user model (asks first)."
+        )
         self.rename_button.clicked.connect(self.rename_selected)
         self.export_button.clicked.connect(self.export_selected)
         self.delete_button.clicked.connect(self.delete_selected)
@@ -188,7 +202,9 @@ class ModelManagerWidget(QWidget):
         entry = self.selected()
         if entry is None or entry.shipped:
             return
-        if not ask_confirmation(self, "Delete model", f"Delete the model '{entry.name}'? This cannot be undone."):
+        if not ask_confirmation(
+            self, "Delete model", f"Delete the model '{entry.name}'? This cannot be undone."
+        ):
             return
         try:
             entry.path.unlink()

@@ -7,6 +7,7 @@ single-shot timer so a fast training loop cannot flood the UI thread.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -67,7 +68,9 @@ class LossPlot(_ThrottledPlot):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Training loss", parent)
         self.setObjectName("loss_plot")
-        self.setToolTip("Loss of every training step (thin) and its running average (thick); lower is better.")
+        self.setToolTip(
+            "Loss of every training step (thin) and its running average (thick); lower is better."
+        )
         self.setLabel("bottom", "step")
         self.steps: list[int] = []
         self.losses: list[float] = []
@@ -104,10 +107,12 @@ class MetricsPlot(_ThrottledPlot):
             "AP@0.5: share of objects matched at IoU 0.5 (instance models)."
         )
         self.setLabel("bottom", "epoch")
-        self.setYRange(0, 1.3, padding=0)  # headroom above 1 for the legend
-        self.getPlotItem().getViewBox().setLimits(yMin=-0.05, yMax=1.35)
+        self.setYRange(0, 1.22, padding=0)  # headroom above 1 for the legend
+        self.getPlotItem().getViewBox().setLimits(yMin=-0.05, yMax=1.3)
         self.getAxis("left").setTicks([[(v / 5, f"{v / 5:.1f}") for v in range(6)]])
-        self.legend = self.addLegend(offset=(30, 2), labelTextSize="8pt", colCount=3, brush=pg.mkBrush(0, 0, 0, 180))
+        self.legend = self.addLegend(
+            offset=(30, 1), labelTextSize="8pt", colCount=6, brush=pg.mkBrush(0, 0, 0, 180)
+        )
         self.keys: list[str] = []
         self.epochs: list[float] = []
         self.values: dict[str, list[float]] = {}
@@ -124,7 +129,11 @@ class MetricsPlot(_ThrottledPlot):
         for key in self.keys:
             colour = _COLOURS.get(key, (200, 200, 200))
             self._curves[key] = self.plot(
-                pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour, name=METRIC_LABELS.get(key, key)
+                pen=pg.mkPen(colour, width=2),
+                symbol="o",
+                symbolSize=5,
+                symbolBrush=colour,
+                name=METRIC_LABELS.get(key, key),
             )
         self.clear_data()
 
@@ -148,6 +157,8 @@ class MetricsPlot(_ThrottledPlot):
         self.flush()
 
     def _redraw(self) -> None:
+        step = max(1, math.ceil(max(self.epochs, default=1) / 8))
+        self.getAxis("bottom").setTickSpacing(step, step)  # whole epochs only
         for key, curve in self._curves.items():
             x, y = list(self.epochs), list(self.values.get(key, []))
             if key in self.baseline:

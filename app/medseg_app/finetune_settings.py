@@ -52,7 +52,9 @@ class SettingsWidget(QWidget):
         self.base_combo.currentIndexChanged.connect(self._on_base_changed)
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("finetune_name_edit")
-        self.name_edit.setToolTip("Name of the new model in the model pickers (letters, digits, space, . _ -).")
+        self.name_edit.setToolTip(
+            "Name of the new model in the model pickers (letters, digits, space, . _ -)."
+        )
         self.name_edit.textEdited.connect(self._on_name_edited)
         self.name_edit.textChanged.connect(self._check_name)
         self.name_hint = QLabel()
@@ -72,11 +74,27 @@ class SettingsWidget(QWidget):
         self.epochs_spin = _int(1, 10000, 20, "finetune_epochs_spin", "Number of epochs.")
         self.lr_spin = _double(1e-6, 0.1, DEFAULT_LR, 1e-4, "finetune_lr_spin", "", 6)
         self.lr_spin.setToolTip("Learning rate: 3e-4 suits fine-tuning; lower it if the loss jumps up.")
-        self.batch_spin = _int(1, 256, defaults["batch_size"], "finetune_batch_spin", "Image crops per training step.")
-        self.crop_spin = _int(32, 2048, defaults["crop"], "finetune_crop_spin", "Side of the training crops, in pixels.")
+        self.batch_spin = _int(
+            1, 256, defaults["batch_size"], "finetune_batch_spin", "Image crops per training step."
+        )
+        self.crop_spin = _int(
+            32, 2048, defaults["crop"], "finetune_crop_spin", "Side of the training crops, in pixels."
+        )
         self.crop_spin.setSingleStep(32)
-        self.steps_spin = _int(1, 100000, defaults["steps_per_epoch"], "finetune_steps_spin", "Training steps between two validation passes.")
-        self.freeze_spin = _int(0, 100000, 0, "finetune_freeze_spin", "Steps during which the encoder stays frozen (only the decoder learns).")
+        self.steps_spin = _int(
+            1,
+            100000,
+            defaults["steps_per_epoch"],
+            "finetune_steps_spin",
+            "Training steps between two validation passes.",
+        )
+        self.freeze_spin = _int(
+            0,
+            100000,
+            0,
+            "finetune_freeze_spin",
+            "Steps during which the encoder stays frozen (only the decoder learns).",
+        )
         device_label = QLabel(f"Device: {describe_device(device)}")
         device_label.setToolTip("Training uses the GPU when one is present.")
         self._layout(device_label)
@@ -118,7 +136,9 @@ class SettingsWidget(QWidget):
         for entry in entries:
             label = entry.name if entry.shipped else f"{entry.name} (yours)"
             self.base_combo.addItem(label, entry.name)
-            self.base_combo.setItemData(self.base_combo.count() - 1, entry.info.summary(), Qt.ItemDataRole.ToolTipRole)
+            self.base_combo.setItemData(
+                self.base_combo.count() - 1, entry.info.summary(), Qt.ItemDataRole.ToolTipRole
+            )
         names = [entry.name for entry in entries]
         wanted = current if current in names else (PREFERRED_BASE if PREFERRED_BASE in names else None)
         self.base_combo.setCurrentIndex(names.index(wanted) if wanted else (0 if names else -1))
@@ -210,7 +230,9 @@ def _int(low: int, high: int, value: int, name: str, tip: str) -> QSpinBox:
     return spin
 
 
-def _double(low: float, high: float, value: float, step: float, name: str, suffix: str, decimals: int) -> QDoubleSpinBox:
+def _double(
+    low: float, high: float, value: float, step: float, name: str, suffix: str, decimals: int
+) -> QDoubleSpinBox:
     spin = QDoubleSpinBox()
     spin.setDecimals(decimals)
     spin.setRange(low, high)

@@ -80,7 +80,9 @@ class TrainingDataWidget(QWidget):
             "or picked in the second column."
         )
         self.table.itemChanged.connect(self._schedule_summary)
-        self.folder_edit = _folder_edit("finetune_folder_edit", "Folder with images/ and masks/ (same file names).")
+        self.folder_edit = _folder_edit(
+            "finetune_folder_edit", "Folder with images/ and masks/ (same file names)."
+        )
         self.val_fraction_radio = QRadioButton("Hold back")
         self.val_fraction_radio.setObjectName("finetune_val_fraction_radio")
         self.val_fraction_radio.setChecked(True)
@@ -96,8 +98,12 @@ class TrainingDataWidget(QWidget):
         self.val_fraction_spin.setToolTip("Fraction of the images used only for validation.")
         self.val_folder_radio = QRadioButton("Validation folder")
         self.val_folder_radio.setObjectName("finetune_val_folder_radio")
-        self.val_folder_radio.setToolTip("Validate on a separate folder with images/ and masks/; all pairs then train.")
-        self.val_folder_edit = _folder_edit("finetune_val_folder_edit", "Folder of validation images/ and masks/.")
+        self.val_folder_radio.setToolTip(
+            "Validate on a separate folder with images/ and masks/; all pairs then train."
+        )
+        self.val_folder_edit = _folder_edit(
+            "finetune_val_folder_edit", "Folder of validation images/ and masks/."
+        )
         self.summary_label = QLabel()
         self.summary_label.setObjectName("finetune_data_summary")
         self.summary_label.setWordWrap(True)
@@ -176,7 +182,9 @@ class TrainingDataWidget(QWidget):
         """Tick or untick an image layer (and optionally choose its labels layer)."""
         for row in range(self.table.rowCount()):
             if self.table.item(row, 0).text() == image_name:
-                self.table.item(row, 0).setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+                self.table.item(row, 0).setCheckState(
+                    Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked
+                )
                 if labels_name is not None:
                     self.table.cellWidget(row, 1).setCurrentText(labels_name)
         self._schedule_summary()
@@ -188,7 +196,13 @@ class TrainingDataWidget(QWidget):
             if item is None or combo is None:
                 continue
             labels = combo.currentText()
-            rows.append((item.text(), item.checkState() == Qt.CheckState.Checked, None if labels == NO_LABELS else labels))
+            rows.append(
+                (
+                    item.text(),
+                    item.checkState() == Qt.CheckState.Checked,
+                    None if labels == NO_LABELS else labels,
+                )
+            )
         return rows
 
     def _on_layers_changed(self, event=None) -> None:
@@ -268,7 +282,9 @@ class TrainingDataWidget(QWidget):
         sources, data = self.collect(copy=copy)
         if self.val_folder_radio.isChecked():
             if not self._val_folder_sources:
-                raise MedsegError("choose a validation folder with images/ and masks/, or hold back a fraction")
+                raise MedsegError(
+                    "choose a validation folder with images/ and masks/, or hold back a fraction"
+                )
             data["validation_folder"] = self.val_folder_edit.text()
             return plan_validation(sources, val_sources=self._val_folder_sources), data
         return plan_validation(sources, self.val_fraction_spin.value()), data

@@ -32,12 +32,19 @@ from qtpy.QtWidgets import (
 )
 
 from medseg_core.errors import MedsegError
-from medseg_core.finetune_data import compare_metrics, format_seconds, plotted_metrics
-from medseg_core.registry import resolve_model, user_models_dir
+from medseg_core.finetune_data import compare_metrics, format_seconds, plotted_metrics, verdict
 from medseg_core.model import read_info
+from medseg_core.registry import resolve_model, user_models_dir
 from medseg_core.training import StepEvent, ValidationEvent
 
-from .finetune_job import BaselineEvent, FineTuneJob, FineTuneOutcome, PhaseEvent, guard_torch_imports, run_finetune
+from .finetune_job import (
+    BaselineEvent,
+    FineTuneJob,
+    FineTuneOutcome,
+    PhaseEvent,
+    guard_torch_imports,
+    run_finetune,
+)
 from .finetune_models import ModelManagerWidget
 from .finetune_plots import LossPlot, MetricsPlot
 from .finetune_settings import SettingsWidget
@@ -63,7 +70,7 @@ class FineTuneWidget(QWidget):
         How the last run ended.
     """
 
-    def __init__(self, napari_viewer: "napari.viewer.Viewer", parent: QWidget | None = None) -> None:
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         guard_torch_imports()
         self.viewer = napari_viewer
@@ -80,8 +87,14 @@ class FineTuneWidget(QWidget):
         self.tabs.addTab(self.settings, "Settings")
         self.tabs.addTab(self.models, "My models")
         self.tabs.setMaximumHeight(330)
-        self.start_button = _button("Start training", "finetune_start_button", "Fine-tune the base model on the chosen data.")
-        self.stop_button = _button("Stop", "finetune_stop_button", "End training after the current step and keep the best model so far.")
+        self.start_button = _button(
+            "Start training", "finetune_start_button", "Fine-tune the base model on the chosen data."
+        )
+        self.stop_button = _button(
+            "Stop",
+            "finetune_stop_button",
+            "End training after the current step and keep the best model so far.",
+        )
         self.stop_button.setEnabled(False)
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
@@ -165,11 +178,13 @@ class FineTuneWidget(QWidget):
         self._fill_compare({}, {})
         self.outcome = None
         self._stop.clear()
-        worker = create_worker(run_finetune, job, self._stop.is_set, _start_thread=False)
-        worker.yielded.connect(self._on_event)
-        worker.returned.connect(self._on_returned)
-        worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
+        connect = {
+            "yielded": self._on_event,
+            "returned": self._on_returned,
+            "errored": self._on_errored,
+            "finished": self._on_finished,
+        }
+        worker = create_worker(run_finetune, job, self._stop.is_set, _connect=connect, _start_thread=False)
         self.destroyed.connect(lambda *_: worker.quit())
         self.worker = worker
         self._set_running(True)
@@ -201,12 +216,18 @@ class FineTuneWidget(QWidget):
             self.loss_plot.append(event.step, event.loss)
             self.progress.setValue(int(1000 * min(1.0, event.fraction)))
             left = event.elapsed_s / event.fraction - event.elapsed_s if event.fraction > 0 else None
-            self._set_status(self._progress_text(event.epoch, event.step, event.elapsed_s, left) + f", loss {event.loss:.3f}")
+            self._set_status(
+                self._progress_text(event.epoch, event.step, event.elapsed_s, left)
+                + f", loss {event.loss:.3f}"
+            )
         elif isinstance(event, ValidationEvent):
             self.metrics_plot.append(event.epoch, event.metrics)
             best = " (best so far)" if event.is_best else ""
             score = event.metrics.get("ap50", event.metrics.get("f1", 0.0))
-            self._set_status(self._progress_text(event.epoch, event.step, event.elapsed_s, event.remaining_s) + f", validation {score:.3f}{best}")
+            self._set_status(
+                self._progress_text(event.epoch, event.step, event.elapsed_s, event.remaining_s)
+                + f", validation {score:.3f}{best}"
+            )
         elif isinstance(event, BaselineEvent):
             self.metrics_plot.set_baseline(event.metrics)
             self._fill_compare(event.metrics, {})
@@ -215,7 +236,8 @@ class FineTuneWidget(QWidget):
 
     def _progress_text(self, epoch: int, step: int, elapsed: float, left: float | None) -> str:
         of = f"/{self._epochs_total}" if self._epochs_total else ""
-        return f"Epoch {epoch}{of}, step {step}, elapsed {format_seconds(elapsed)}, about {format_seconds(left)} left"
+        times = f"elapsed {format_seconds(elapsed)}, about {format_seconds(left)} left"
+        return f"Epoch {epoch}{of}, step {step}, {times}"
 
     def _on_returned(self, outcome: FineTuneOutcome) -> None:
         self.outcome = outcome
@@ -227,9 +249,11 @@ class FineTuneWidget(QWidget):
             show_warning(f"Fine-tuning: {outcome.error}")
             return
         how = "Stopped; kept the best model so far" if outcome.stopped else "Done"
+        note = verdict(outcome.before, outcome.after)
         self._set_status(
-            f"{how}: saved '{outcome.path.stem}' ({outcome.steps} steps, {format_seconds(outcome.minutes * 60)}). "
-            "It is now in the model pickers."
+            f"{how}: saved '{outcome.path.stem}' ({outcome.steps} steps, "
+            f"{format_seconds(outcome.minutes * 60)}). It is now in the model pickers. {note}",
+            warn=note.startswith("The new model scores lower"),
         )
         self.progress.setValue(1000)
         self.refresh_models(select=outcome.path.stem)
