@@ -10,7 +10,10 @@ is missing, the hand-set demo model from ``tools/demo_model.py``; the script
 says which), then paints one stroke into the result and waits for the
 Count panel to update. Throughout, a 10 ms ``QTimer`` records the time
 between its ticks; the longest gap minus 10 ms is the longest stall of the
-event loop. Both figures are printed; the target is < 100 ms each.
+event loop. Printed: the longest stall while the segmentation computes,
+the one-off stall when its result becomes a napari layer (napari builds the
+layer's visuals on the UI thread), and the longest stall of the recount
+after the edit. The target is < 100 ms.
 """
 
 from __future__ import annotations
@@ -39,15 +42,23 @@ class StallMeter:
         self.timer = QTimer(interval=INTERVAL_MS)
         self.timer.timeout.connect(self._tick)
         self.gaps: list[float] = []
+        self.ends: list[float] = []
         self._last = 0.0
 
     def _tick(self) -> None:
         now = time.perf_counter()
         self.gaps.append(now - self._last)
+        self.ends.append(now)
         self._last = now
+
+    def longest(self, start: float, end: float) -> float:
+        """Longest stall in ms among the gaps that end within ``[start, end]``."""
+        gaps = [g for g, e in zip(self.gaps, self.ends) if start <= e <= end]
+        return max(0.0, max(gaps) * 1000 - INTERVAL_MS) if gaps else float("nan")
 
     def start(self) -> None:
         self.gaps.clear()
+        self.ends.clear()
         self._last = time.perf_counter()
         self.timer.start()
 
@@ -98,6 +109,7 @@ def main() -> None:
     from _common import nuclei_image
 
     from medseg_core.device import describe_device, resolve_device
+    from medseg_app._segment_job import inference_threads
     from medseg_app.main import create_viewer, medseg_window
 
     model_path, model_text = _model_path()
@@ -111,19 +123,31 @@ def main() -> None:
     _wait(lambda: True, 0.5)  # let the window settle
     print(f"model: {model_text}")
     print(f"image: {image.shape[0]}x{image.shape[1]} {image.dtype}, {source}")
-    print(f"device: {describe_device(resolve_device('auto'))}")
+    print(f"device: {describe_device(resolve_device('auto'))}; the app segments with {inference_threads()} CPU thread(s)")
 
     meter = StallMeter()
+    handled: list[float] = []
+    original = segment._on_returned
+
+    def on_returned(result) -> None:  # time the hand-over of the result to napari
+        handled.append(time.perf_counter())
+        original(result)
+        handled.append(time.perf_counter())
+
+    segment._on_returned = on_returned
     meter.start()
     started = time.perf_counter()
     segment.segment_button.click()
     _wait(lambda: not segment.running, 1200)
     _wait(lambda: count.count is not None and count.result.layer is not None, 120)
     seconds = time.perf_counter() - started
-    stall_segment, ticks = meter.stop()
+    stall_all, ticks = meter.stop()
+    stall_segment = meter.longest(started, handled[0])
+    stall_layer = meter.longest(handled[0], float("inf"))
     layer = viewer.layers["bench labels"]
     print(f"segmentation: {seconds:.1f} s, {count.count} objects, {ticks} timer ticks")
-    print(f"longest event-loop stall during segmentation: {stall_segment:.0f} ms")
+    print(f"longest event-loop stall while segmenting: {stall_segment:.0f} ms")
+    print(f"longest stall from the result to the updated table (napari builds the new layer): {stall_layer:.0f} ms")
 
     before = count.recounter.generation
     meter.start()
@@ -136,8 +160,8 @@ def main() -> None:
     stall_recount, ticks = meter.stop()
     print(f"recount after an edit: {seconds * 1000:.0f} ms until the table updated, {ticks} timer ticks")
     print(f"longest event-loop stall during the recount: {stall_recount:.0f} ms")
-    worst = max(stall_segment, stall_recount)
-    print(f"target < {TARGET_MS:.0f} ms: {'met' if worst < TARGET_MS else 'NOT met'}")
+    for name, value in (("segmenting", stall_segment), ("adding the result", stall_layer), ("recount", stall_recount)):
+        print(f"target < {TARGET_MS:.0f} ms while {name}: {'met' if value < TARGET_MS else 'NOT met'}")
     for name in list(window.unsaved_layers()):
         from medseg_app._layer_state import set_baseline
 

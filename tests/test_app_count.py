@@ -9,6 +9,7 @@ import pytest
 from qtpy.QtCore import Qt
 
 from medseg_app import _dialogs
+from medseg_app._layers import camera_of
 from medseg_app.count_widget import CountWidget
 from _app_support import *  # noqa: F403
 from _app_support import wait_count
@@ -55,7 +56,7 @@ def test_row_click_selects_and_centres(counted, qtbot):
     qtbot.mouseClick(widget.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert layer.selected_label == 6
     ys, xs = np.nonzero(layer.data == 6)
-    np.testing.assert_allclose(viewer.camera.center[-2:], (ys.mean() * 2, xs.mean() * 2), atol=1e-6)
+    np.testing.assert_allclose(camera_of(viewer).center[-2:], (ys.mean() * 2, xs.mean() * 2), atol=1e-6)
 
 
 def test_large_images_count_in_a_worker_and_stale_results_are_dropped(counted, qtbot):

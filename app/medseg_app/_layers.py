@@ -73,3 +73,9 @@ def image_plane(image: Image | None, shape: tuple[int, ...], z: int | None) -> n
 def data_to_world(layer: Any, coords: np.ndarray) -> np.ndarray:
     """World coordinates of data coordinates of ``layer``."""
     return np.asarray(layer.data_to_world(np.asarray(coords, dtype=float)))
+
+
+def camera_of(viewer: napari.viewer.Viewer) -> Any:
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera

@@ -14,7 +14,7 @@ from typing import Any
 import napari
 from napari.layers import Labels
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QEvent, QObject, Qt, QUrl
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer, QUrl
 from qtpy.QtGui import QAction, QDesktopServices, QGuiApplication
 from qtpy.QtWidgets import QWidget
 
@@ -111,8 +111,17 @@ class MedSegWindow(QObject):
                 dock = window.add_dock_widget(widget, name=name, area="right", tabify=tabify)
             self.widgets[name] = widget
             self.docks[name] = dock
+        QTimer.singleShot(0, self.arrange)
+
+    def arrange(self) -> None:
+        """Show the Segment tab and give the Count panel (with its table) half of the height."""
         if "Segment" in self.docks:
             self.docks["Segment"].raise_()
+        if "Segment" in self.docks and "Count" in self.docks:
+            height = max(400, self.qt_window.height())
+            self.qt_window.resizeDocks(
+                [self.docks["Segment"], self.docks["Count"]], [height // 2, height // 2], Qt.Orientation.Vertical
+            )
 
     # ------------------------------------------------------------------ menu
     def _build_menu(self) -> Any:

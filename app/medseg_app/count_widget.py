@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
 from . import _export
 from ._layer_combo import LabelsLayerCombo
 from ._layer_state import checksum, info
+from ._layers import camera_of
 from ._measure_table import HIDDEN, MeasureTableModel
 from ._recount import CountResult, Recounter
 from ._tooltips import tip
@@ -61,7 +62,10 @@ class CountWidget(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setResizeContentsPrecision(32)  # size columns from a few rows, not thousands
+        self._sized_columns: list[str] = []
         self.table.setToolTip(tip("measure_table"))
         self.table.clicked.connect(self._on_row)
 
@@ -108,8 +112,11 @@ class CountWidget(QWidget):
     def _on_counted(self, result: CountResult) -> None:
         self.result = result
         self.model.set_table(result.table)
-        for column, name in enumerate(self.model.columns):
-            self.table.setColumnHidden(column, name in HIDDEN)
+        if self.model.columns != self._sized_columns and result.count:
+            for column, name in enumerate(self.model.columns):
+                self.table.setColumnHidden(column, name in HIDDEN)
+            self.table.resizeColumnsToContents()
+            self._sized_columns = self.model.columns
         if result.layer is None:
             self.count_label.setText("no labels layer")
             return
@@ -129,7 +136,7 @@ class CountWidget(QWidget):
         if self.result.z is not None:
             centre = [float(self.result.z), *centre]
         world = np.asarray(layer.data_to_world(np.asarray(centre)))
-        self.viewer.camera.center = tuple(world[-2:])
+        camera_of(self.viewer).center = tuple(world[-2:])
 
     def select_row_of(self, label: int) -> None:
         """Select the table row of ``label`` (if present)."""

@@ -66,12 +66,11 @@ class LossPlot(_ThrottledPlot):
     """Training loss per optimiser step, raw and smoothed."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Training loss", parent)
+        super().__init__("Training loss per step", parent)
         self.setObjectName("loss_plot")
         self.setToolTip(
             "Loss of every training step (thin) and its running average (thick); lower is better."
         )
-        self.setLabel("bottom", "step")
         self.steps: list[int] = []
         self.losses: list[float] = []
         self._raw = self.plot(pen=pg.mkPen((120, 160, 220), width=1))
@@ -100,19 +99,17 @@ class MetricsPlot(_ThrottledPlot):
     """Validation metrics per pass, one curve per metric, with a legend."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Validation scores (epoch 0: base model)", parent)
+        super().__init__("Validation scores per epoch (epoch 0: the base model)", parent)
         self.setObjectName("metrics_plot")
         self.setToolTip(
             "Scores on the validation images after every epoch (higher is better). "
             "AP@0.5: share of objects matched at IoU 0.5 (instance models)."
         )
-        self.setLabel("bottom", "epoch")
-        self.setYRange(0, 1.22, padding=0)  # headroom above 1 for the legend
-        self.getPlotItem().getViewBox().setLimits(yMin=-0.05, yMax=1.3)
-        self.getAxis("left").setTicks([[(v / 5, f"{v / 5:.1f}") for v in range(6)]])
-        self.legend = self.addLegend(
-            offset=(30, 1), labelTextSize="8pt", colCount=6, brush=pg.mkBrush(0, 0, 0, 180)
-        )
+        self.setYRange(0, 1.0, padding=0.02)
+        self.getPlotItem().getViewBox().setLimits(yMin=-0.05, yMax=1.1)
+        # the legend sits in its own row under the plot, never over the curves
+        self.legend = pg.LegendItem(colCount=6, labelTextSize="8pt", horSpacing=8)
+        self.getPlotItem().layout.addItem(self.legend, 4, 1)
         self.keys: list[str] = []
         self.epochs: list[float] = []
         self.values: dict[str, list[float]] = {}
@@ -129,12 +126,9 @@ class MetricsPlot(_ThrottledPlot):
         for key in self.keys:
             colour = _COLOURS.get(key, (200, 200, 200))
             self._curves[key] = self.plot(
-                pen=pg.mkPen(colour, width=2),
-                symbol="o",
-                symbolSize=5,
-                symbolBrush=colour,
-                name=METRIC_LABELS.get(key, key),
+                pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour
             )
+            self.legend.addItem(self._curves[key], METRIC_LABELS.get(key, key))
         self.clear_data()
 
     def set_baseline(self, metrics: Mapping[str, float]) -> None:

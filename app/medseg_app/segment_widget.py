@@ -8,6 +8,7 @@ from napari.layers import Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Signal
+from superqt.utils import qthrottled
 from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
@@ -15,6 +16,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -28,7 +30,7 @@ from ._history import apply_labels
 from ._layer_state import KEY, checksum, image_axes, info, is_edited, napari_units
 from ._layers import find_layer, labels_name, selected_images
 from ._model_picker import ModelPicker
-from ._segment_job import Failure, Job, ModelCache, run_jobs
+from ._segment_job import Failure, Job, ModelCache, inference_threads, run_jobs
 from ._tooltips import tip
 
 
@@ -50,9 +52,12 @@ class SegmentWidget(QWidget):
         self.viewer = napari_viewer
         self.worker = None
         self._cache = ModelCache()
+        self._show_progress = qthrottled(self._apply_progress, timeout=200, parent=self)
 
         self.models = ModelPicker(self)
-        self.device_label = QLabel(describe_device(resolve_device("auto")), objectName="device_label")
+        device = resolve_device("auto")
+        text = describe_device(device) if device.type != "cpu" else f"CPU ({inference_threads()} threads)"
+        self.device_label = QLabel(text, objectName="device_label")
         self.device_label.setToolTip(tip("device_label"))
         self.tile_spin = self._spin("tile_spin", 128, 4096, 512, step=64, suffix=" px")
         self.min_size_spin = self._spin("min_size_spin", -1, 1_000_000, -1, suffix=" px")
@@ -66,7 +71,9 @@ class SegmentWidget(QWidget):
         self.segment_button = QPushButton("Segment", objectName="segment_button")
         self.cancel_button = QPushButton("Cancel", objectName="cancel_button", enabled=False)
         self.progress_bar = QProgressBar(objectName="progress_bar", maximum=1000, textVisible=False)
-        self.status_label = QLabel(objectName="segment_status_label", wordWrap=True)
+        self.status_label = QLabel(objectName="segment_status_label")
+        # progress text changes many times a second: a fixed-size label never relayouts the window
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         for widget in (self.segment_button, self.cancel_button, self.progress_bar):
             widget.setToolTip(tip(widget.objectName()))
 
@@ -192,11 +199,17 @@ class SegmentWidget(QWidget):
             self.worker.quit()
 
     def _on_progress(self, value: tuple[float, str]) -> None:
+        self._show_progress(value)  # throttled: each repaint of the window costs a frame
+
+    def _apply_progress(self, value: tuple[float, str]) -> None:
+        if self.worker is None:
+            return
         fraction, message = value
         self.progress_bar.setValue(int(round(fraction * 1000)))
         self.status_label.setText(message)
 
     def _on_finished(self) -> None:
+        self._show_progress.cancel()
         aborted = self.worker is not None and self.worker.abort_requested
         self.worker = None
         self.cancel_button.setEnabled(False)

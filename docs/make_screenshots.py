@@ -1,0 +1,79 @@
+"""Make the app screenshot in docs/ (run under a display; headless: Xvfb).
+
+Usage::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshots.py
+
+Opens the fluorescence nuclei sample in the MedSeg app, segments it with
+the shipped ``nuclei`` model (or the demo model of ``tools/demo_model.py``
+when the shipped one is missing; the script says which), selects the
+largest object in the Count panel and saves the whole window as
+``docs/screenshot_app.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+os.environ.setdefault("MEDSEG_HOME", tempfile.mkdtemp(prefix="medseg_shots_"))  # no recovery files in the user's folder
+
+
+def _settle(seconds: float = 0.5) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def main(out: Path = ROOT / "docs" / "screenshot_app.png") -> Path:
+    from qtpy.QtCore import Qt
+
+    from medseg_core.registry import shipped_models_dir, user_models_dir
+    from medseg_app._layer_state import set_baseline
+    from medseg_app.main import create_viewer, medseg_window
+
+    model = shipped_models_dir() / "nuclei.safetensors"
+    if model.is_file():
+        print("model: shipped nuclei model")
+    else:
+        from demo_model import make_demo_model
+
+        model = user_models_dir() / "demo.safetensors"
+        make_demo_model().save(model)
+        print("model: demo model (the shipped nuclei model is missing)")
+
+    viewer = create_viewer(show=True)
+    window = medseg_window(viewer)
+    window.qt_window.resize(1500, 920)
+    viewer.open_sample("medseg", "nuclei_fluorescence")
+    segment, count = window.widgets["Segment"], window.widgets["Count"]
+    segment.models.select(str(model))
+    segment.segment_button.click()
+    while segment.running:
+        _settle(0.1)
+    while count.count is None or count.recounter.busy:
+        _settle(0.1)
+    count.table.sortByColumn(count.model.columns.index("area_px"), Qt.SortOrder.DescendingOrder)
+    count.select_row_of(count.model.label_at(0))
+    viewer.reset_view()
+    window.arrange()
+    _settle(1.0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    viewer.window.screenshot(str(out), canvas_only=False)
+    print(f"{count.count} objects; saved {out}")
+    labels = viewer.layers[-1]
+    set_baseline(labels, saved=True)  # nothing to ask on exit
+    viewer.close()
+    return out
+
+
+if __name__ == "__main__":
+    main()
