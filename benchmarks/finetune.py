@@ -53,7 +53,8 @@ def main() -> None:
     start = build_start_model("nuclei", name="nuclei-finetuned")
     pairs = load_folder(folder, start.info, names=shots)
     config = TrainConfig(
-        epochs=None, max_minutes=args.minutes, steps_per_epoch=20, batch_size=4, crop=256, lr=5e-4, device="cpu"
+        epochs=None, max_minutes=args.minutes, steps_per_epoch=20, batch_size=4, crop=256, lr=5e-4,
+        freeze_batchnorm=True, device="cpu",
     )
     result = train(start, pairs, [], config)
     after = score(result.model)

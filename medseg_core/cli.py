@@ -172,6 +172,7 @@ def _train(args: argparse.Namespace) -> int:
         crop=args.crop,
         lr=lr,
         freeze_encoder_steps=args.freeze_encoder_steps,
+        freeze_batchnorm=bool(args.base),
         device=args.device,
         seed=args.seed,
         checkpoint=args.out,

@@ -49,7 +49,10 @@ def to_channels_first(image: np.ndarray, channels: int, channel_axis: int | None
             return np.tensordot(_LUMA, chw, axes=1)[None]
         return chw.mean(axis=0, keepdims=True)
     if have == 1:
-        return np.repeat(chw, channels, axis=0)
+        # broadcasting assignment releases the GIL; np.repeat holds it (a UI stall)
+        out = np.empty((channels, *chw.shape[1:]), dtype=np.float32)
+        out[...] = chw
+        return out
     reps = int(np.ceil(channels / have))
     return np.concatenate([chw] * reps, axis=0)[:channels]
 

@@ -100,7 +100,7 @@ def test_ui_stays_responsive_while_segmenting(app, qtbot):
     _segment(qtbot, seg)
     timer.stop()
     assert sum(ticks) >= 10, f"the event loop ran only {sum(ticks)} timer ticks during segmentation"
-    assert len(set(progress)) >= 3
+    assert any(0 < value < 1000 for value in progress)  # the bar moved (updates are throttled)
     assert "big labels" in viewer.layers
 
 

@@ -133,3 +133,11 @@ def test_semantic_model_trains(pairs):
     data = [prepare_pair(img, (lab > 0).astype(int), model.info) for img, lab in (synthetic_nuclei(seed=s) for s in range(2))]
     result = train(model, data[:1], data[1:], small_config(epochs=2))
     assert {"dice_bg", "dice_fg", "f1"} <= set(result.metrics)
+
+
+def test_frozen_batchnorm_keeps_running_statistics(pairs):
+    model, data = pairs
+    result = train(model, data, [], small_config(epochs=1, freeze_batchnorm=True))
+    for key, value in model.net.state_dict().items():
+        if "running_" in key:
+            assert torch.equal(value, result.model.net.state_dict()[key]), key

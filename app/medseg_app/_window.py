@@ -16,7 +16,7 @@ from napari.layers import Labels
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer, QUrl
 from qtpy.QtGui import QAction, QDesktopServices, QGuiApplication
-from qtpy.QtWidgets import QWidget
+from qtpy.QtWidgets import QFrame, QScrollArea, QWidget
 
 from medseg_core.registry import user_models_dir
 
@@ -34,6 +34,8 @@ PANELS = (
     ("Fine-tune", "medseg_app.finetune_widget:FineTuneWidget", True),
     ("Count", "medseg_app.count_widget:CountWidget", False),
 )
+#: Panels whose minimum height exceeds this are docked inside a scroll area.
+MAX_PANEL_HEIGHT = 420
 OPEN_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp *.dcm *.dicom *.nii *.nii.gz);;All files (*)"
 
 
@@ -102,13 +104,18 @@ class MedSegWindow(QObject):
             if cls is None:
                 continue  # e.g. the Fine-tune panel is not installed
             try:
-                dock, widget = window.add_plugin_dock_widget(PLUGIN, name, tabify=tabify)
-            except Exception:  # noqa: BLE001 - plugin not registered (e.g. not installed): dock directly
-                try:
-                    widget = cls(self.viewer)
-                except Exception:  # noqa: BLE001
-                    continue
-                dock = window.add_dock_widget(widget, name=name, area="right", tabify=tabify)
+                widget = cls(self.viewer)
+            except Exception:  # noqa: BLE001 - an optional panel that fails to start is skipped
+                continue
+            content = widget
+            if widget.minimumSizeHint().height() > MAX_PANEL_HEIGHT:  # tall panels scroll instead
+                content = QScrollArea(objectName=f"{widget.objectName()}_scroll", widgetResizable=True)
+                content.setFrameShape(QFrame.Shape.NoFrame)
+                content.setWidget(widget)
+            # napari's own name for plugin docks, so Plugins > MedSeg > ... shows this dock, no duplicate
+            dock = window.add_dock_widget(
+                content, name=f"{name} ({PLUGIN})", area="right", tabify=tabify, add_vertical_stretch=name != "Count"
+            )
             self.widgets[name] = widget
             self.docks[name] = dock
         QTimer.singleShot(0, self.arrange)

@@ -6,7 +6,7 @@ from typing import Any
 
 import napari
 import numpy as np
-from qtpy.QtCore import QModelIndex, Qt
+from qtpy.QtCore import QModelIndex
 from qtpy.QtGui import QFont
 from qtpy.QtWidgets import (
     QAbstractItemView,

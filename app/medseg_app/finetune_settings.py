@@ -189,6 +189,7 @@ class SettingsWidget(QWidget):
             crop=self.crop_spin.value(),
             lr=self.lr_spin.value(),
             freeze_encoder_steps=self.freeze_spin.value(),
+            freeze_batchnorm=True,
             device="auto",
         )
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import napari
 
 from ._window import MedSegWindow, open_paths
+from .finetune_job import guard_torch_imports
 
 
 def create_viewer(
@@ -37,6 +38,7 @@ def create_viewer(
     napari.viewer.Viewer
         The viewer; :func:`medseg_window` returns its :class:`MedSegWindow`.
     """
+    guard_torch_imports()  # before napari's OpenGL canvas loads Mesa's LLVM
     if viewer is None:
         viewer = napari.Viewer(title="MedSeg", show=show)
     MedSegWindow(viewer)  # owned by the Qt main window; see medseg_window()
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="MedSeg desktop app: segment, correct and count objects in microscopy and radiology images.",
     )
     parser.add_argument("files", nargs="*", help="images or DICOM folders to open")
+    parser.add_argument("--sample", action="store_true", help="also open the shipped nuclei sample image")
     parser.add_argument("--version", action="version", version=f"MedSeg {__version__}")
     return parser
 
@@ -71,7 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the app (``medseg-app [FILES...]``)."""
     args = build_parser().parse_args(argv)
-    create_viewer(args.files)
+    files = list(args.files)
+    if args.sample:
+        from ._sample_data import sample_path
+
+        files.append(sample_path())
+    create_viewer(files)
     napari.run()
     return 0
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import napari
+import numpy as np
 from napari.layers import Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Signal
-from superqt.utils import qthrottled
 from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
@@ -21,6 +20,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qthrottled
 
 from medseg_core.device import describe_device, resolve_device
 from medseg_core.errors import MedsegError
@@ -56,7 +56,8 @@ class SegmentWidget(QWidget):
 
         self.models = ModelPicker(self)
         device = resolve_device("auto")
-        text = describe_device(device) if device.type != "cpu" else f"CPU ({inference_threads()} threads)"
+        threads = inference_threads()
+        text = describe_device(device) if device.type != "cpu" else f"CPU ({threads} thread{'s' if threads > 1 else ''})"
         self.device_label = QLabel(text, objectName="device_label")
         self.device_label.setToolTip(tip("device_label"))
         self.tile_spin = self._spin("tile_spin", 128, 4096, 512, step=64, suffix=" px")

@@ -50,6 +50,10 @@ class TrainConfig:
         follows a cosine decay.
     freeze_encoder_steps : int
         Steps during which the encoder is frozen (fine-tuning).
+    freeze_batchnorm : bool
+        Keep BatchNorm layers on their stored statistics (fine-tuning with
+        small batches: re-estimating them from a few crops of a few images
+        makes the model forget what it knew).
     grad_clip : float
         Maximum gradient norm.
     seed : int
@@ -73,6 +77,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     freeze_encoder_steps: int = 0
+    freeze_batchnorm: bool = False
     grad_clip: float = 1.0
     seed: int = 0
     device: str = "auto"
@@ -174,7 +179,7 @@ def train_iter(
     start = time.perf_counter()
     step, epoch, stopped = 0, 0, False
     _set_encoder_trainable(net, config.freeze_encoder_steps <= 0)
-    net.train()
+    _train_mode(net, config.freeze_batchnorm)
     last_val_step = 0
     while True:
         epoch += 1
@@ -216,7 +221,7 @@ def train_iter(
         if val_pairs and step > last_val_step:
             last_val_step = step
             metrics = drain(validate_iter(work, val_pairs))
-            net.train()
+            _train_mode(net, config.freeze_batchnorm)
             value = metrics.get(best_metric, -math.inf)
             is_best = value > best_value
             if is_best:
@@ -296,6 +301,14 @@ def _learning_rate(base: float, fraction: float, warmup: float = 0.05) -> float:
         return base * max(0.05, fraction / warmup)
     progress = (fraction - warmup) / (1 - warmup)
     return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _train_mode(net: torch.nn.Module, freeze_batchnorm: bool) -> None:
+    net.train()
+    if freeze_batchnorm:
+        for module in net.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 def _set_encoder_trainable(net: torch.nn.Module, trainable: bool) -> None:
