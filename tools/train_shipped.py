@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from medseg_core.model import ModelInfo, SegmentationModel
+from medseg_core.model import ModelInfo, SegmentationModel, load_model_file
 from medseg_core.training import AugmentConfig, TrainConfig, find_pairs, load_folder, split_pairs, train
 from medseg_core.training.data import file_stem
 from medseg_core.unet import UNetConfig
@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--init", type=Path, help="continue from this model file (same spec) instead of from scratch")
+    parser.add_argument("--lr", type=float, help="override the spec's learning rate")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -131,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or ROOT / "resources" / "models" / f"{args.name}.safetensors"
     log_path = ROOT / "runs" / f"{args.name}.csv"
     log_path.parent.mkdir(exist_ok=True)
-    config = TrainConfig(epochs=None, max_minutes=args.minutes, device=args.device, checkpoint=out, **spec["train"])
+    train_options = {**spec["train"], **({"lr": args.lr} if args.lr else {})}
+    config = TrainConfig(epochs=None, max_minutes=args.minutes, device=args.device, checkpoint=out, **train_options)
     losses: list[float] = []
 
     def report(event) -> None:
@@ -147,8 +150,18 @@ def main(argv: list[str] | None = None) -> int:
             fh.write(f"{event.epoch},{event.step},{mean_loss:.5f}," + ",".join(f"{v:.5f}" for v in event.metrics.values()) + "\n")
 
     model = SegmentationModel.create(info)
+    earlier: list[dict] = []
+    if args.init:
+        previous = load_model_file(args.init)
+        model.net.load_state_dict(previous.net.state_dict())
+        done = previous.info.training
+        earlier = done.get("runs") or [{k: done.get(k) for k in ("steps", "minutes", "lr", "device")}]
     result = train(model, train_pairs, val_pairs, config, callback=report)
-    result.model.info.training["split"] = f"{len(train_names)} train / {len(val_names)} val, seed 0 (splits/{args.name}_val.txt)"
+    training = result.model.info.training
+    training["split"] = f"{len(train_names)} train / {len(val_names)} val, seed 0 (splits/{args.name}_val.txt)"
+    training["runs"] = [*earlier, {k: training[k] for k in ("steps", "minutes", "lr", "device")}]
+    training["steps"] = sum(run["steps"] for run in training["runs"])
+    training["minutes"] = round(sum(run["minutes"] for run in training["runs"]), 1)
     result.model.to("cpu").save(out)
     print(f"saved {out} after {result.steps} steps, {result.minutes:.1f} min: {result.metrics}", flush=True)
     return 0
