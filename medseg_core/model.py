@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .atomic import atomic_path
 from .errors import ModelFileError
 from .unet import UNet, UNetConfig
 
@@ -188,28 +188,31 @@ class SegmentationModel:
         info = ModelInfo.from_json(self.info.to_json())
         return SegmentationModel(info=info, net=net.to(self.device), source=None)
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, *, half: bool = False) -> Path:
         """Write the model atomically (temporary file, then rename).
+
+        Parameters
+        ----------
+        path : path-like
+            Target file (``.safetensors``).
+        half : bool
+            Store floating-point weights as float16 (half the size; they are
+            loaded back as float32). Used for the shipped models.
 
         Returns
         -------
         Path
             The written file.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         info = replace(self.info, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        tensors = {k: v.detach().contiguous().cpu() for k, v in self.net.state_dict().items()}
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={METADATA_KEY: info.to_json()})
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        tensors = {}
+        for key, value in self.net.state_dict().items():
+            value = value.detach().contiguous().cpu()
+            tensors[key] = value.half() if half and value.is_floating_point() else value
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={METADATA_KEY: info.to_json()})
         self.info = info
-        return path
+        return Path(path)
 
 
 def read_info(path: str | os.PathLike) -> ModelInfo:

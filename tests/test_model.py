@@ -88,3 +88,17 @@ def test_fused_batchnorm_gives_the_same_output():
         before = net(x)
         after = fuse_batchnorm(net)(x)
     np.testing.assert_allclose(before.numpy(), after.numpy(), atol=1e-4)
+
+
+def test_half_precision_file_is_smaller_and_close(tmp_path):
+    model = make_tiny_model()
+    model.net.eval()
+    full = model.save(tmp_path / "full.safetensors")
+    half = model.save(tmp_path / "half.safetensors", half=True)
+    assert half.stat().st_size < full.stat().st_size
+    loaded = load_model_file(half)
+    assert next(loaded.net.parameters()).dtype == torch.float32
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        np.testing.assert_allclose(model.net(x).numpy(), loaded.net(x).numpy(), atol=1e-2)
+    assert oct(half.stat().st_mode & 0o777) != "0o600"

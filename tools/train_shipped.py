@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     training["runs"] = [*earlier, {k: training[k] for k in ("steps", "minutes", "lr", "device")}]
     training["steps"] = sum(run["steps"] for run in training["runs"])
     training["minutes"] = round(sum(run["minutes"] for run in training["runs"]), 1)
-    result.model.to("cpu").save(out)
+    result.model.to("cpu").save(out, half=True)
     print(f"saved {out} after {result.steps} steps, {result.minutes:.1f} min: {result.metrics}", flush=True)
     return 0
 
