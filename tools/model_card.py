@@ -61,7 +61,14 @@ def card(name: str, results: dict) -> str:
         "",
         f"- Data: {t.get('data')}; split: {t.get('split')}.",
         f"- Trained by `python tools/train_shipped.py {name} --minutes M` (this repository's training engine, "
-        "`medseg_core.training`), from random initialisation.",
+        "`medseg_core.training`) from random initialisation"
+        + (
+            f", in {len(t['runs'])} runs, each continuing from the previous run's best checkpoint "
+            f"(`--init`): " + "; ".join(f"{r['steps']} steps, {r['minutes']} min, lr {r['lr']}" for r in t["runs"])
+            if len(t.get("runs", [])) > 1
+            else ""
+        )
+        + ".",
         f"- Hardware: {t.get('device')} — **no GPU was available for this build**, so the model was trained "
         f"on a shared 2-core CPU with a small budget: {t.get('steps')} steps of {t.get('batch_size')} "
         f"crops of {t.get('crop')} px, {t.get('minutes')} min, AdamW lr {t.get('lr')}, cosine schedule, seed {t.get('seed')}.",
