@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--shots", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--val-shots", type=int, default=1, help="of the shots, how many pick the best model")
     args = parser.parse_args()
     folder = DATA / "dsb2018"
     rows = {r["name"]: r for r in csv.DictReader(open(folder / "index.csv"))}
@@ -52,12 +54,14 @@ def main() -> None:
     before = score(base)
     start = build_start_model("nuclei", name="nuclei-finetuned")
     pairs = load_folder(folder, start.info, names=shots)
+    train_pairs, val_pairs = pairs[args.val_shots :], pairs[: args.val_shots]
     config = TrainConfig(
-        epochs=None, max_minutes=args.minutes, steps_per_epoch=20, batch_size=4, crop=256, lr=5e-4,
+        epochs=None, max_minutes=args.minutes, steps_per_epoch=20, batch_size=4, crop=256, lr=args.lr,
         freeze_batchnorm=True, device="cpu",
     )
-    result = train(start, pairs, [], config)
+    result = train(start, train_pairs, val_pairs, config)
     after = score(result.model)
+    print(f"{len(train_pairs)} images trained on, {len(val_pairs)} of the {len(shots)} picked the best epoch; lr {args.lr}")
     print(f"fine-tuning: {result.steps} steps in {result.minutes:.1f} min on {medseg_core.device.describe_device(result.model.device)}")
     print(f"{'':<8}{'Dice':>8}{'AP@0.5':>9}{'DSB':>8}")
     for label, m in (("before", before), ("after", after)):

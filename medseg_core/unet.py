@@ -8,7 +8,7 @@ full-resolution features, and this makes CPU inference about 4x cheaper.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -151,22 +151,3 @@ class UNet(nn.Module):
             y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
         return y
 
-
-def fuse_batchnorm(model: UNet) -> UNet:
-    """Fold every BatchNorm into the preceding convolution, for inference.
-
-    The model must be in ``eval`` mode; it is changed in place and returned.
-    Fusing removes one memory pass per layer, which matters on CPU.
-    """
-    if model.training:
-        raise RuntimeError("fuse_batchnorm needs a model in eval mode")
-    for block in [model.stem, *model.down, *model.up]:
-        layers = list(block)
-        for i in range(0, len(layers), 3):
-            conv, bn = layers[i], layers[i + 1]
-            if not isinstance(bn, nn.BatchNorm2d):
-                continue
-            fused = torch.nn.utils.fusion.fuse_conv_bn_eval(conv, bn)
-            block[i] = fused
-            block[i + 1] = nn.Identity()
-    return model

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from conftest import make_tiny_model
 from medseg_core.errors import ModelFileError
 from medseg_core.model import ModelInfo, load_model_file, read_info
-from medseg_core.unet import UNet, UNetConfig, fuse_batchnorm
+from medseg_core.unet import UNet, UNetConfig
 
 
 def test_round_trip_gives_identical_outputs(tmp_path):
@@ -76,18 +76,6 @@ def test_output_channels_must_fit_the_task():
 def test_unet_output_shape(stem_stride, depth, size):
     net = UNet(UNetConfig(in_channels=2, out_channels=3, depth=depth, width=4, stem_stride=stem_stride))
     assert net(torch.rand(2, 2, *size)).shape == (2, 3, *size)
-
-
-def test_fused_batchnorm_gives_the_same_output():
-    net = UNet(UNetConfig(in_channels=1, out_channels=2, depth=2, width=4))
-    net.train()
-    net(torch.rand(4, 1, 64, 64))  # move the running statistics away from defaults
-    net.eval()
-    x = torch.rand(1, 1, 64, 64)
-    with torch.no_grad():
-        before = net(x)
-        after = fuse_batchnorm(net)(x)
-    np.testing.assert_allclose(before.numpy(), after.numpy(), atol=1e-4)
 
 
 def test_half_precision_file_is_smaller_and_close(tmp_path):

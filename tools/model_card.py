@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from pathlib import Path
 
 import medseg_core
 from medseg_core.batch import evaluate_folders

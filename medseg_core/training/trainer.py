@@ -12,7 +12,6 @@ the last good file intact.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
