@@ -20,7 +20,7 @@ from .measure import measure, measurements_to_csv
 from .metrics import ObjectMetricAccumulator, PixelMetricAccumulator
 from .model import SegmentationModel
 from .segment import segment
-from .training.data import file_stem, pair_files
+from .training.data import apply_class_map, file_stem, pair_files
 from .training.validate import summarize
 
 
@@ -178,7 +178,7 @@ def evaluate_folders(
         data = read_image(image_path)
         truth = read_labels(mask_path)
         if class_map:
-            truth = _apply_class_map(truth, class_map, mask_path.name)
+            truth = apply_class_map(truth, class_map, mask_path.name)
         pred = segment(data.array, model, axes=data.meta.axes, **options).labels
         if pred.shape != truth.shape:
             raise MedsegError(f"{mask_path.name}: mask {truth.shape} and image {pred.shape} differ in size")
@@ -207,15 +207,6 @@ def evaluate_folders(
         result["per_class_dice"] = {name: float(pixel["per_class"][c]["f1"]) for c, name in enumerate(info.classes)}
         result["pixel_error"] = 1.0 - float(pixel["accuracy"])
     return result
-
-
-def _apply_class_map(mask: np.ndarray, class_map: Mapping[int, int], name: str) -> np.ndarray:
-    out = np.full(mask.shape, -1, dtype=np.int64)
-    for value, cls in class_map.items():
-        out[mask == value] = cls
-    if (out < 0).any():
-        raise MedsegError(f"{name}: mask values {sorted(set(np.unique(mask[out < 0]).tolist()))[:5]} are not in the class map")
-    return out
 
 
 def format_table(result: dict) -> str:

@@ -45,6 +45,23 @@ class Pair:
         return int(len(np.unique(self.labels)) - (1 if (self.labels == 0).any() else 0))
 
 
+def apply_class_map(mask: np.ndarray, class_map: Mapping[int, int], name: str = "") -> np.ndarray:
+    """Map stored mask values to class indices (``{0: 1, 255: 0}``...).
+
+    Raises
+    ------
+    InputError
+        The mask holds a value the map does not name.
+    """
+    mapped = np.full(mask.shape, -1, dtype=np.int64)
+    for value, cls in class_map.items():
+        mapped[mask == value] = cls
+    if (mapped < 0).any():
+        bad = sorted(set(np.unique(mask[mapped < 0]).tolist()))[:5]
+        raise InputError(f"{name}: mask values {bad} are not in the class map")
+    return mapped
+
+
 def prepare_pair(
     image: np.ndarray,
     labels: np.ndarray,
@@ -76,13 +93,7 @@ def prepare_pair(
     if labels.shape != spatial:
         raise InputError(f"{name}: labels {labels.shape} and image {spatial} differ in size")
     if class_map:
-        mapped = np.full(labels.shape, -1, dtype=np.int64)
-        for value, cls in class_map.items():
-            mapped[labels == value] = cls
-        if (mapped < 0).any():
-            bad = sorted(set(np.unique(labels[mapped < 0]).tolist()))[:5]
-            raise InputError(f"{name}: mask values {bad} are not in the class map")
-        labels = mapped
+        labels = apply_class_map(labels, class_map, name)
     labels = labels.astype(np.int64)
     if info.task == "semantic" and labels.max(initial=0) >= len(info.classes):
         raise InputError(
