@@ -6,6 +6,10 @@ Usage (from the repository root)::
     python tools/train_shipped.py em-membranes --minutes 20
     python tools/train_shipped.py cxr-lungs --minutes 20
 
+On a GPU machine, copy the dataset into the repository first (``cp -r
+../shared/data/dsb2018 work_data/``; ``work_data/`` is git-ignored and small
+enough to carry) and pass ``--data-root work_data --device cuda``.
+
 Each run writes ``resources/models/<name>.safetensors`` (best validation
 checkpoint, written atomically while training), the validation split as
 ``resources/models/splits/<name>_val.txt`` and a training log CSV under
@@ -27,7 +31,7 @@ from medseg_core.training.data import file_stem
 from medseg_core.unet import UNetConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT.parent / "shared" / "data"  # --data-root overrides (e.g. a copy carried to a GPU machine)
 
 SPECS = {
     "nuclei": dict(
@@ -110,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, required=True)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--data-root", type=Path, default=DATA, help="folder holding dsb2018/, isbi2012/, gb_covid_cxr/")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--init", type=Path, help="continue from this model file (same spec) instead of from scratch")
     parser.add_argument("--lr", type=float, help="override the spec's learning rate")
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = SPECS[args.name]
-    folder = DATA / spec["data"]
+    folder = args.data_root / spec["data"]
     info = ModelInfo(
         name=args.name,
         training={"data": f"{spec['data']} (../shared/data/{spec['data']})", "split": "seeded, see splits/"},
