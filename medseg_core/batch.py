@@ -109,17 +109,13 @@ def _objects_csv(labels: np.ndarray, data, name: str) -> str:
     spacing = data.meta.spacing
     unit = data.meta.unit if spacing else "px"
     if labels.ndim == 2:
-        return measurements_to_csv(measure(labels, _gray(image, data.meta.axes), spacing, unit), {"image": name})
+        return measurements_to_csv(measure(labels, image, spacing, unit), {"image": name})
     parts = []
     for z in range(labels.shape[0]):
-        table = measure(labels[z], _gray(image[z], data.meta.axes[1:]), spacing[-2:] if spacing else None, unit)
+        table = measure(labels[z], image[z], spacing[-2:] if spacing else None, unit)
         text = measurements_to_csv(table, {"image": name, "z": str(z)})
         parts.append(text if z == 0 else text.split("\n", 1)[1])
     return "".join(parts)
-
-
-def _gray(image: np.ndarray, axes: str) -> np.ndarray:
-    return image.mean(axis=-1) if axes.endswith("C") else image
 
 
 def parse_class_map(text: str | None) -> dict[int, int] | None:
