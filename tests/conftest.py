@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from skimage.draw import disk
 
 from medseg_core.model import ModelInfo, SegmentationModel
@@ -23,6 +24,7 @@ def make_tiny_model(task: str = "instance", in_channels: int = 3, classes=None, 
     classes = classes or (["background", "nucleus"] if task == "instance" else ["background", "a", "b"])
     out = 2 if task == "instance" else len(classes)
     config = UNetConfig(in_channels=in_channels, out_channels=out, depth=2, width=4)
+    torch.manual_seed(0)  # the same weights in every run: tests do not depend on luck
     return SegmentationModel.create(ModelInfo(name=name, task=task, classes=classes, architecture=config.to_dict()))
 
 

@@ -72,12 +72,14 @@ def test_evaluate_agrees_with_scikit_learn(workspace, capsys):
     main(["segment", str(images), "--model", str(model_path), "--out", str(seg_out), "--threshold", "0.45"])
     pred = np.concatenate([read_labels(seg_out / f"img{i}_labels.tif").ravel() > 0 for i in range(3)])
     true = np.concatenate([read_labels(masks / f"img{i}.tif").ravel() > 0 for i in range(3)])
+    # MedSeg's documented convention for 0/0: 1 when prediction and truth are both empty, else 0
+    zero = 1.0 if not (pred.any() or true.any()) else 0.0
     expected = {
         "accuracy": accuracy_score(true, pred),
-        "precision": precision_score(true, pred, zero_division=1),
-        "recall": recall_score(true, pred, zero_division=1),
-        "f1": f1_score(true, pred, zero_division=1),
-        "iou": jaccard_score(true, pred, zero_division=1),
+        "precision": precision_score(true, pred, zero_division=zero),
+        "recall": recall_score(true, pred, zero_division=zero),
+        "f1": f1_score(true, pred, zero_division=zero),
+        "iou": jaccard_score(true, pred, zero_division=zero),
     }
     for key, value in expected.items():
         assert result["pixel"][key] == pytest.approx(value, abs=1e-9), key
