@@ -2,15 +2,20 @@
 
 Instance models predict, per pixel, a foreground probability and a
 normalised distance to the object's border (1 at an object's centre, 0 at
-its edge). Thresholding the distance gives one core per object, even where
-objects touch; a watershed on the distance map grows each core back to the
-object's full extent inside the foreground.
+its edge). Each object gets one seed, even where objects touch: either the
+connected cores where the distance exceeds a threshold, or (models whose
+post-processing sets ``prominence``) the distance peaks that rise at least
+that much above the saddle joining them to a higher peak, which keeps a
+large textured nucleus whole and still separates small touching ones. A
+watershed on the distance map grows each seed back to the object's full
+extent inside the foreground.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.morphology import local_maxima, reconstruction
 from skimage.segmentation import relabel_sequential, watershed
 
 from .measure import measure, write_measurements_csv  # re-exported: one place for label tools
@@ -53,6 +58,7 @@ def instances_from_maps(
     threshold: float = 0.5,
     seed_threshold: float = 0.5,
     min_size: int = 0,
+    prominence: float = 0.0,
 ) -> np.ndarray:
     """Instance labels from foreground-probability and distance maps.
 
@@ -65,9 +71,14 @@ def instances_from_maps(
     threshold : float
         Foreground probability above which a pixel belongs to an object.
     seed_threshold : float
-        Normalised distance above which a pixel belongs to an object's core.
+        Normalised distance above which a pixel belongs to an object's core
+        (``prominence`` 0), or that a seed's peak must exceed (otherwise).
     min_size : int
         Objects with fewer pixels are removed.
+    prominence : float
+        If above 0, seeds are the distance maxima at least this high above
+        the saddle to any higher maximum (h-maxima, found on a 2x subsampled
+        map: the networks predict at half resolution and it is 4x faster).
 
     Returns
     -------
@@ -77,12 +88,32 @@ def instances_from_maps(
     mask = foreground > threshold
     if not mask.any():
         return np.zeros(foreground.shape, dtype=np.uint16)
-    seeds, n_seeds = ndi.label(mask & (distance > seed_threshold))
+    if prominence > 0:
+        seeds, n_seeds = ndi.label(_prominent_peaks(distance, prominence, seed_threshold) & mask)
+    else:
+        seeds, n_seeds = ndi.label(mask & (distance > seed_threshold))
     labels = watershed(-distance, seeds, mask=mask) if n_seeds else np.zeros(mask.shape, np.int32)
     orphans, n_orphans = ndi.label(mask & (labels == 0))
     if n_orphans:
         labels = np.where(orphans > 0, orphans + labels.max(), labels)
     return remove_small_objects(labels, min_size)
+
+
+def _prominent_peaks(distance: np.ndarray, prominence: float, floor: float) -> np.ndarray:
+    """Boolean map of the h-maxima of ``distance`` higher than ``floor``.
+
+    The regional maxima of the reconstruction by dilation of
+    ``distance - prominence`` under ``distance``: peaks joined by a saddle
+    less than ``prominence`` below the lower one form one connected seed.
+    Found on every second pixel; each peak pixel is widened to 3x3 so that
+    a seed stays connected at full resolution.
+    """
+    coarse = np.ascontiguousarray(distance[::2, ::2], dtype=np.float64)
+    flooded = reconstruction(coarse - prominence, coarse, method="dilation")
+    peaks = local_maxima(flooded, allow_borders=True) & (coarse > floor)
+    seeds = np.zeros(distance.shape, dtype=bool)
+    seeds[::2, ::2] = peaks
+    return ndi.binary_dilation(seeds, structure=np.ones((3, 3), dtype=bool))
 
 
 def semantic_from_probabilities(

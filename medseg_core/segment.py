@@ -149,11 +149,16 @@ def segment_iter(
     for z, plane in enumerate(slices):
         prefix = f"slice {z + 1}/{len(slices)}: " if len(slices) > 1 else ""
         yield Progress("normalise", z, len(slices), f"{prefix}normalising")
-        probs = yield from _predict_plane(plane, model, tile, overlap, batch_size)
+        probs = yield from predict_plane(plane, model, tile, overlap, batch_size)
         yield Progress("postprocess", z, len(slices), f"{prefix}finding objects")
         if info.task == "instance":
             labels = instances_from_maps(
-                probs[0], probs[1], threshold=threshold, seed_threshold=seed_threshold, min_size=min_size
+                probs[0],
+                probs[1],
+                threshold=threshold,
+                seed_threshold=seed_threshold,
+                min_size=min_size,
+                prominence=defaults.get("prominence", 0.0),
             ).astype(np.uint32)
             n = int(labels.max(initial=0))
             labels[labels > 0] += offset
@@ -181,10 +186,26 @@ def segment_iter(
     )
 
 
-def _predict_plane(
-    plane: np.ndarray, model: SegmentationModel, tile: int, overlap: int, batch_size: int
+def predict_plane(
+    plane: np.ndarray, model: SegmentationModel, tile: int = 512, overlap: int = 64, batch_size: int = 4
 ) -> Generator[Progress, None, np.ndarray]:
-    """Normalise one 2-D plane, run the network tiled, return activations."""
+    """Normalise one 2-D plane, run the network tiled, return activations.
+
+    Parameters
+    ----------
+    plane : ndarray
+        ``(H, W)`` or ``(H, W, C)`` image.
+    model : SegmentationModel
+        The network and its input conventions.
+    tile, overlap, batch_size : int
+        Tiling, as in :func:`segment_iter`.
+
+    Returns
+    -------
+    ndarray
+        float32 ``(C, H, W)``: foreground probability and distance for
+        instance models, class probabilities for semantic ones.
+    """
     info = model.info
     check_image(plane)
     chw = to_channels_first(plane, info.in_channels)

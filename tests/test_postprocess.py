@@ -31,6 +31,27 @@ def test_touching_objects_are_separated_from_their_targets():
         assert overlap.max() / (truth == value).sum() > 0.95
 
 
+def test_prominent_peaks_separate_touching_objects_and_keep_a_dented_one_whole():
+    truth = two_touching_disks()
+    foreground, distance = instance_targets(truth)
+    labels = instances_from_maps(foreground, distance, seed_threshold=0.3, prominence=0.15)
+    assert labels.max() == 2
+    for value in (1, 2):
+        overlap = np.bincount(labels[truth == value], minlength=3)[1:]
+        assert overlap.max() / (truth == value).sum() > 0.95
+
+    # a large object with a flat-topped distance whose shallow dent (textured
+    # chromatin) dips below the core threshold: two cores, but one peak
+    yy, xx = np.mgrid[:60, :60]
+    radius = np.hypot(yy - 30, xx - 30)
+    disk = radius < 25
+    dented = np.where(disk, np.minimum(1 - radius / 25, 0.6), 0.0)
+    dented[np.abs(xx - 30) < 2] *= 0.8
+    foreground = disk.astype(np.float32)
+    assert instances_from_maps(foreground, dented, seed_threshold=0.5).max() == 2
+    assert instances_from_maps(foreground, dented, seed_threshold=0.3, prominence=0.15).max() == 1
+
+
 def test_targets_peak_at_one_in_each_object():
     truth = two_touching_disks()
     foreground, distance = instance_targets(truth)

@@ -74,7 +74,9 @@ def card(name: str, results: dict) -> str:
         f"- Architecture: U-Net, depth {arch['depth']}, width {arch['width']}, {arch['norm']} norm, "
         f"stem stride {arch['stem_stride']}, {arch['in_channels']} input channel(s); input scale {info.input_scale}.",
         f"- Input normalisation: {info.normalization}.",
-        f"- Post-processing defaults: {info.postprocess}.",
+        f"- Post-processing defaults: {info.postprocess}"
+        + (f", chosen by {t['postprocess_tuning']} (never on the validation split)" if t.get("postprocess_tuning") else "")
+        + ".",
         "",
         "## Validation (own held-out split, full pipeline as `medseg evaluate`)",
         "",

@@ -58,6 +58,7 @@ def validate_iter(
                     threshold=post.get("threshold", 0.5),
                     seed_threshold=post.get("seed_threshold", 0.5),
                     min_size=post.get("min_size", 0),
+                    prominence=post.get("prominence", 0.0),
                 )
                 pixels.add(pred > 0, pair.labels > 0)
                 objects.add(pred, pair.labels)
