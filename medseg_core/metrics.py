@@ -39,6 +39,8 @@ from .errors import InputError
 
 __all__ = [
     "DSB_THRESHOLDS",
+    "ISBI_THRESHOLDS",
+    "MaxFScoreAccumulator",
     "ObjectMetricAccumulator",
     "PixelMetricAccumulator",
     "confusion_matrix",
@@ -50,6 +52,9 @@ __all__ = [
 
 #: IoU thresholds of the 2018 Data Science Bowl score: 0.5, 0.55, ..., 0.95.
 DSB_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.round(np.arange(0.5, 1.0, 0.05), 2))
+
+#: Probability thresholds of the ISBI 2012 challenge's pixel error: 0.0, 0.1, ..., 0.9.
+ISBI_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.round(np.arange(0.0, 1.0, 0.1), 1))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -256,6 +261,53 @@ class PixelMetricAccumulator:
     def result(self) -> dict:
         """Pooled metrics, laid out as :func:`pixel_metrics`."""
         return _pixel_metrics_from_confusion(self.confusion)
+
+
+class MaxFScoreAccumulator:
+    """Best pooled F1 of a thresholded probability map over several thresholds.
+
+    This is the ISBI 2012 EM challenge's *pixel error* (1 minus the maximal
+    F-score of pixel similarity, as its Fiji evaluation script computes it:
+    the positive class is the cell interior, counts are pooled over slices,
+    the best of thresholds 0.0, 0.1, ..., 0.9 is kept).
+
+    Parameters
+    ----------
+    thresholds : sequence of float
+        A pixel is predicted positive where its probability exceeds one.
+
+    Examples
+    --------
+    >>> acc = MaxFScoreAccumulator(thresholds=(0.3, 0.6))
+    >>> acc.add(np.array([0.9, 0.5, 0.1]), np.array([1, 0, 0]))
+    >>> r = acc.result()
+    >>> r["best_threshold"], r["best_f1"], r["f1"][0.3]
+    (0.6, 1.0, 0.6666666666666666)
+    """
+
+    def __init__(self, thresholds: Sequence[float] = ISBI_THRESHOLDS) -> None:
+        self.thresholds = tuple(float(t) for t in thresholds)
+        if not self.thresholds:
+            raise ValueError("at least one threshold is needed")
+        self._counts = np.zeros((len(self.thresholds), 3), dtype=np.int64)  # tp, fp, fn
+
+    def add(self, probability: np.ndarray, target: np.ndarray) -> None:
+        """Add one image: positive-class probability and binary truth (same shape)."""
+        probability = np.asarray(probability)
+        positive = np.asarray(target) > 0
+        if probability.shape != positive.shape:
+            raise InputError(f"probability {probability.shape} and target {positive.shape} differ in shape")
+        n_true = int(positive.sum())
+        for i, t in enumerate(self.thresholds):
+            predicted = probability > t
+            tp = int(np.count_nonzero(predicted & positive))
+            self._counts[i] += (tp, int(np.count_nonzero(predicted)) - tp, n_true - tp)
+
+    def result(self) -> dict:
+        """``{"f1": {threshold: f1}, "best_threshold", "best_f1", "pixel_error"}``."""
+        f1 = {t: _binary_scores(*(int(v) for v in c))["f1"] for t, c in zip(self.thresholds, self._counts)}
+        best = max(self.thresholds, key=lambda t: f1[t])
+        return {"f1": f1, "best_threshold": best, "best_f1": f1[best], "pixel_error": 1.0 - f1[best]}
 
 
 # --------------------------------------------------------------------------- object matching

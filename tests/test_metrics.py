@@ -543,3 +543,25 @@ def test_many_objects_on_a_large_image():
     m = match_instances(pred, true, 0.5)
     assert m["tp"] == 4096
     np.testing.assert_allclose(m["matched_ious"], 27 / 33)
+
+
+def test_max_f_score_is_sklearn_f1_at_the_best_threshold_pooled_over_images():
+    from sklearn.metrics import f1_score
+
+    from medseg_core.metrics import ISBI_THRESHOLDS, MaxFScoreAccumulator
+
+    rng = np.random.default_rng(3)
+    truths = [rng.random((20, 30)) > 0.3 for _ in range(3)]
+    probs = [np.clip(t * 0.6 + rng.random(t.shape) * 0.5, 0, 1) for t in truths]
+    acc = MaxFScoreAccumulator()
+    for p, t in zip(probs, truths):
+        acc.add(p, t)
+    result = acc.result()
+    flat_p, flat_t = np.concatenate([p.ravel() for p in probs]), np.concatenate([t.ravel() for t in truths])
+    expected = {t: f1_score(flat_t, flat_p > t) for t in ISBI_THRESHOLDS}
+    assert result["f1"] == pytest.approx(expected)
+    assert result["best_f1"] == pytest.approx(max(expected.values()))
+    assert result["pixel_error"] == pytest.approx(1 - max(expected.values()))
+    assert 0.0 < result["best_threshold"] < 0.9  # a real optimum, not an end of the range
+    with pytest.raises(InputError):
+        acc.add(np.zeros((2, 2)), np.zeros((3, 3)))
