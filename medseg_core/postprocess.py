@@ -117,23 +117,31 @@ def _prominent_peaks(distance: np.ndarray, prominence: float, floor: float) -> n
 
 
 def semantic_from_probabilities(
-    probabilities: np.ndarray, *, threshold: float = 0.5, min_size: int = 0
+    probabilities: np.ndarray, *, threshold: float = 0.5, min_size: int = 0, single_region: bool = False
 ) -> np.ndarray:
     """Class-index labels from ``(C, H, W)`` class probabilities.
 
     Pixels whose best class has probability below ``threshold`` become
     background (class 0); connected regions of one class smaller than
-    ``min_size`` pixels are set to background too.
+    ``min_size`` pixels are set to background too. With ``single_region``
+    (anatomy with one region per class, such as each lung) only the largest
+    region of each class is kept, with its holes filled.
     """
     labels = probabilities.argmax(axis=0).astype(np.uint16)
     labels[probabilities.max(axis=0) < threshold] = 0
-    if min_size > 0:
-        for cls in range(1, probabilities.shape[0]):
-            components, _ = ndi.label(labels == cls)
-            sizes = np.bincount(components.ravel())
-            small = sizes < min_size
-            small[0] = False
-            labels[small[components]] = 0
+    if min_size <= 0 and not single_region:
+        return labels
+    for cls in range(1, probabilities.shape[0]):
+        components, n = ndi.label(labels == cls)
+        if n == 0:
+            continue
+        sizes = np.bincount(components.ravel())
+        sizes[0] = 0
+        if single_region:
+            labels[(components > 0) & (components != sizes.argmax())] = 0
+            labels[ndi.binary_fill_holes(components == sizes.argmax())] = cls
+        else:
+            labels[(sizes < min_size)[components] & (components > 0)] = 0
     return labels
 
 

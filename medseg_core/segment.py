@@ -166,7 +166,9 @@ def segment_iter(
             count += n
             probs_out.append(probs[0])
         else:
-            labels = semantic_from_probabilities(probs, threshold=threshold, min_size=min_size)
+            labels = semantic_from_probabilities(
+                probs, threshold=threshold, min_size=min_size, single_region=defaults.get("single_region", False)
+            )
             count += count_semantic_objects(labels)
             probs_out.append(probs)
         labels_out.append(labels)

@@ -83,3 +83,18 @@ def test_semantic_labels_threshold_and_small_regions():
     labels = semantic_from_probabilities(probs, threshold=0.5, min_size=10)
     assert (labels == 1).sum() == 100 and (labels == 2).sum() == 0
     assert count_semantic_objects(labels) == 1
+
+
+def test_single_region_keeps_the_largest_region_of_each_class_with_holes_filled():
+    probs = np.zeros((3, 40, 40), np.float32)
+    probs[0] = 1.0
+    probs[:, 5:25, 5:15] = [[[0.1]], [[0.8]], [[0.1]]]  # left lung, 200 px
+    probs[:, 10:13, 8:11] = [[[0.8]], [[0.1]], [[0.1]]]  # a hole in it
+    probs[:, 30:34, 5:9] = [[[0.1]], [[0.8]], [[0.1]]]  # a stray 16 px blob of the same class
+    probs[:, 5:25, 25:35] = [[[0.1]], [[0.1]], [[0.8]]]  # right lung
+    labels = semantic_from_probabilities(probs, threshold=0.0, single_region=True)
+    assert (labels == 1).sum() == 200 and (labels[30:34, 5:9] == 0).all()
+    assert (labels == 2).sum() == 200
+    assert count_semantic_objects(labels) == 2
+    unchanged = semantic_from_probabilities(probs, threshold=0.0)
+    assert (unchanged == 1).sum() == 200 - 9 + 16

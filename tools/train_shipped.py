@@ -73,7 +73,7 @@ SPECS = {
             architecture=UNetConfig(in_channels=1, out_channels=3, depth=4, width=16, stem_stride=2).to_dict(),
             input_scale=0.5,
             normalization={"method": "percentile", "low": 0.5, "high": 99.5},
-            postprocess={"threshold": 0.0, "min_size": 500},
+            postprocess={"threshold": 0.0, "min_size": 500, "single_region": True},  # one region per lung
             description=(
                 "Left and right lung (patient's sides) in chest radiographs. RESEARCH USE "
                 "ONLY, not for diagnosis (COVID-19 Chest X-ray Segmentations, General "
