@@ -14,14 +14,13 @@ import itertools
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from .errors import InputError
 from .metrics import ObjectMetricAccumulator
 from .model import SegmentationModel
 from .postprocess import instances_from_maps
 from .progress import Progress
-from .segment import predict_plane
+from .training.data import Pair
+from .training.validate import predict_pair
 
 PROMINENCE_GRID = (0.0, 0.1, 0.15, 0.2, 0.25)
 MIN_SIZE_GRID = (10, 20)
@@ -59,7 +58,7 @@ def instance_options(prominence: float, min_size: int, threshold: float = 0.5) -
 
 def calibrate_instances_iter(
     model: SegmentationModel,
-    samples: Sequence[tuple[np.ndarray, np.ndarray]],
+    pairs: Sequence[Pair],
     prominences: Sequence[float] = PROMINENCE_GRID,
     min_sizes: Sequence[int] = MIN_SIZE_GRID,
 ) -> Generator[Progress, None, Calibration]:
@@ -69,8 +68,9 @@ def calibrate_instances_iter(
     ----------
     model : SegmentationModel
         An instance model.
-    samples : sequence of (image, labels)
-        2-D images (``(H, W)`` or ``(H, W, C)``) and their instance labels.
+    pairs : sequence of Pair
+        Annotated images prepared for the model
+        (:func:`medseg_core.training.prepare_pair`, ``load_folder``).
     prominences, min_sizes : sequence
         The grid searched.
 
@@ -87,21 +87,24 @@ def calibrate_instances_iter(
     """
     if model.info.task != "instance":
         raise InputError(f"model '{model.info.name}' is {model.info.task}; only instance models are calibrated")
-    if not samples:
+    if not pairs:
         raise InputError("calibration needs at least one annotated image")
     maps = []
-    for i, (image, labels) in enumerate(samples):
-        if np.asarray(labels).shape != np.asarray(image).shape[:2]:
-            raise InputError(f"image {i + 1}: labels {np.shape(labels)} do not match image {np.shape(image)}")
-        maps.append((yield from predict_plane(np.asarray(image), model)))
-        yield Progress("predict", i + 1, len(samples), f"network on image {i + 1}/{len(samples)}")
+    was_training = model.net.training
+    model.net.eval()
+    try:
+        for i, pair in enumerate(pairs):
+            maps.append(predict_pair(model, pair))
+            yield Progress("predict", i + 1, len(pairs), f"network on image {i + 1}/{len(pairs)}")
+    finally:
+        model.net.train(was_training)
     grid = list(itertools.product(prominences, min_sizes))
     scores: dict[tuple[float, int], float] = {}
     for k, (prominence, min_size) in enumerate(grid):
         options = instance_options(prominence, min_size)
         acc = ObjectMetricAccumulator((0.5,))
-        for probs, (_, labels) in zip(maps, samples):
-            acc.add(instances_from_maps(probs[0], probs[1], **options), np.asarray(labels))
+        for probs, pair in zip(maps, pairs):
+            acc.add(instances_from_maps(probs[0], probs[1], **options), pair.labels)
         scores[(prominence, min_size)] = acc.result()["thresholds"][0.5]["ap"]
         yield Progress("calibrate", k + 1, len(grid), f"option {k + 1}/{len(grid)}")
     best = max(grid, key=lambda key: scores[key])  # max keeps the first of ties

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import medseg_core
@@ -27,10 +26,11 @@ def trained_model():
 def test_calibration_returns_the_best_grid_point_as_segment_would_score_it(trained_model):
     model = trained_model.copy()
     samples = [synthetic_nuclei(seed=s) for s in range(10, 13)]
+    pairs = [prepare_pair(image, labels, model.info, name=str(i)) for i, (image, labels) in enumerate(samples)]
     records: list[Progress] = []
     # disks have 50-200 pixels: a smallest size of 120 drops real nuclei and must lose
     grid = dict(prominences=(0.0, 0.1), min_sizes=(120, 0))
-    result = drain(calibrate_instances_iter(model, samples, **grid), records.append)
+    result = drain(calibrate_instances_iter(model, pairs, **grid), records.append)
 
     assert set(result.scores) == {(0.0, 0), (0.0, 120), (0.1, 0), (0.1, 120)}
     assert result.score == max(result.scores.values()) > 0.5
@@ -51,13 +51,12 @@ def test_grid_points_map_to_seeding_modes():
 
 
 @pytest.mark.parametrize(
-    "model, samples, message",
-    [
-        (make_tiny_model("semantic", in_channels=1), [synthetic_nuclei()], "only instance models"),
-        (make_tiny_model(in_channels=1), [], "at least one"),
-        (make_tiny_model(in_channels=1), [(np.zeros((32, 32), np.float32), np.zeros((16, 16), np.int32))], "do not match"),
-    ],
+    "task, n_images, message",
+    [("semantic", 1, "only instance models"), ("instance", 0, "at least one")],
 )
-def test_bad_calibration_input_is_refused(model, samples, message):
+def test_bad_calibration_input_is_refused(task, n_images, message):
+    model = make_tiny_model(task, in_channels=1)
+    image, labels = synthetic_nuclei()
+    pairs = [prepare_pair(image, (labels > 0).astype(int), model.info, name="a")] * n_images
     with pytest.raises(InputError, match=message):
-        drain(calibrate_instances_iter(model, samples))
+        drain(calibrate_instances_iter(model, pairs))

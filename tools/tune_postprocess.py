@@ -20,9 +20,9 @@ import sys
 import numpy as np
 
 from medseg_core.calibrate import calibrate_instances_iter
-from medseg_core.io import read_image, read_labels
 from medseg_core.model import load_model_file
 from medseg_core.progress import drain
+from medseg_core.training import load_folder
 from train_shipped import DATA, ROOT, SPECS
 
 
@@ -42,14 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         group = sorted(n for n in modality if modality[n] == kind and n not in val)
         share = round(args.images * len(group) / (len(modality) - len(val)))
         names += list(rng.choice(group, min(len(group), max(1, share)), replace=False))
-    samples = [(read_image(folder / "images" / f"{n}.png").array, read_labels(folder / "masks" / f"{n}.tif")) for n in names]
     model = load_model_file(path)
-    result = drain(calibrate_instances_iter(model, samples))
+    pairs = load_folder(folder, model.info, names=names)
+    result = drain(calibrate_instances_iter(model, pairs))
     for (prominence, min_size), ap in sorted(result.scores.items()):
         print(f"prominence {prominence:<5} min_size {min_size:<3} AP@0.5 {ap:.4f}")
-    print(f"best on {len(samples)} training images: {result.options} (AP@0.5 {result.score:.4f})")
+    print(f"best on {len(pairs)} training images: {result.options} (AP@0.5 {result.score:.4f})")
     model.info.postprocess = result.options
-    model.info.training["postprocess_tuning"] = f"tools/tune_postprocess.py on {len(samples)} training images, AP@0.5 {result.score:.4f}"
+    model.info.training["postprocess_tuning"] = f"tools/tune_postprocess.py on {len(pairs)} training images, AP@0.5 {result.score:.4f}"
     model.save(path, half=True)
     return 0
 

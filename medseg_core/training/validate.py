@@ -15,6 +15,30 @@ from ..tiling import predict_tiled
 from .data import Pair
 
 
+def predict_pair(model: SegmentationModel, pair: Pair, *, tile: int = 512) -> np.ndarray:
+    """Network activations on a prepared pair's image (set eval mode first).
+
+    Returns
+    -------
+    ndarray
+        float32 ``(C, H, W)``: foreground probability and distance (instance
+        models) or class probabilities (semantic ones).
+    """
+    info = model.info
+    activation = torch.sigmoid if info.task == "instance" else (lambda t: torch.softmax(t, 1))
+    return drain(
+        predict_tiled(
+            pair.image,
+            model.net,
+            out_channels=info.config.out_channels,
+            activation=activation,
+            size_multiple=info.config.size_multiple,
+            tile=tile,
+            device=model.device,
+        )
+    )
+
+
 def validate_iter(
     model: SegmentationModel, pairs: Sequence[Pair], *, tile: int = 512
 ) -> Generator[Progress, None, dict[str, float]]:
@@ -34,23 +58,12 @@ def validate_iter(
     n_classes = 2 if instance else len(info.classes)
     pixels = PixelMetricAccumulator(n_classes)
     objects = ObjectMetricAccumulator() if instance else None
-    activation = torch.sigmoid if instance else (lambda t: torch.softmax(t, 1))
     post = info.postprocess
     was_training = model.net.training
     model.net.eval()
     try:
         for i, pair in enumerate(pairs):
-            probs = drain(
-                predict_tiled(
-                    pair.image,
-                    model.net,
-                    out_channels=info.config.out_channels,
-                    activation=activation,
-                    size_multiple=info.config.size_multiple,
-                    tile=tile,
-                    device=model.device,
-                )
-            )
+            probs = predict_pair(model, pair, tile=tile)
             if instance:
                 pred = instances_from_maps(
                     probs[0],
