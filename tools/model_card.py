@@ -126,7 +126,7 @@ def card(name: str, results: dict) -> str:
                              f"**{r['isbi']['pixel_error']:.4f}** |")
             lines.append(f"| fraction of pixels misclassified | {r['pixel_error']:.4f} |")
         lines.append("")
-    lines.append(f"Reproduce: `medseg evaluate --model {name} --images ../shared/data/{SPECS[name]['data']}/images "
+    lines.append(f"Reproduce this card: `python tools/model_card.py {name}`. The pipeline figures alone: `medseg evaluate --model {name} --images ../shared/data/{SPECS[name]['data']}/images "
                  f"--masks ../shared/data/{SPECS[name]['data']}/masks --names resources/models/splits/{name}_val.txt"
                  + (f" --class-map {','.join(f'{k}:{v}' for k, v in SPECS[name]['class_map'].items())}" if SPECS[name]['class_map'] else "")
                  + "`.")
