@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--steps-per-epoch", type=int, default=50)
     tr.add_argument("--batch-size", type=int, default=8)
     tr.add_argument("--crop", type=int, default=256)
-    tr.add_argument("--lr", type=float, help="learning rate (default 1e-3 new, 3e-4 fine-tune)")
+    tr.add_argument("--lr", type=float, help="learning rate (default 1e-3, which also suits fine-tuning a few images)")
     tr.add_argument("--freeze-encoder-steps", type=int, default=0)
     tr.add_argument("--class-map", help="semantic masks: 'value:class,...'")
     tr.add_argument("--device", default="auto")
@@ -163,7 +163,7 @@ def _train(args: argparse.Namespace) -> int:
     else:
         train_pairs, val_pairs = split_pairs(pairs, args.val_fraction, args.seed)
     print(f"training on {len(train_pairs)} images, validating on {len(val_pairs)}")
-    lr = args.lr or (3e-4 if args.base else 1e-3)
+    lr = args.lr or 1e-3
     config = TrainConfig(
         epochs=args.epochs,
         max_minutes=args.minutes,

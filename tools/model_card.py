@@ -84,7 +84,8 @@ def card(name: str, results: dict) -> str:
         "`medseg_core.training`) from random initialisation"
         + (
             f", in {len(t['runs'])} runs, each continuing from the previous run's best checkpoint "
-            f"(`--init`): " + "; ".join(f"{r['steps']} steps, {r['minutes']} min, lr {r['lr']}" for r in t["runs"])
+            f"(`--init`): " + "; ".join(f"{r['steps']} steps, {r['minutes']} min, lr {r['lr']}"
+                      + (f", input scale {r['input_scale']}" if "input_scale" in r else "") for r in t["runs"])
             if len(t.get("runs", [])) > 1
             else ""
         )

@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--init", type=Path, help="continue from this model file (same spec) instead of from scratch")
     parser.add_argument("--lr", type=float, help="override the spec's learning rate")
+    parser.add_argument("--input-scale", type=float, help="override the spec's input scale (the network's working resolution)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     info = ModelInfo(
         name=args.name,
         training={"data": f"{spec['data']} (../shared/data/{spec['data']})", "split": "seeded, see splits/"},
-        **spec["info"],
+        **{**spec["info"], **({"input_scale": args.input_scale} if args.input_scale else {})},
     )
     train_names, val_names = split_names(args.name, folder)
     splits = ROOT / "resources" / "models" / "splits"
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     result = train(model, train_pairs, val_pairs, config, callback=report)
     training = result.model.info.training
     training["split"] = f"{len(train_names)} train / {len(val_names)} val, seed 0 (splits/{args.name}_val.txt)"
-    training["runs"] = [*earlier, {k: training[k] for k in ("steps", "minutes", "lr", "device")}]
+    training["runs"] = [*earlier, {**{k: training[k] for k in ("steps", "minutes", "lr", "device")}, "input_scale": info.input_scale}]
     training["steps"] = sum(run["steps"] for run in training["runs"])
     training["minutes"] = round(sum(run["minutes"] for run in training["runs"]), 1)
     result.model.to("cpu").save(out, half=True)

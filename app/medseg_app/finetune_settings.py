@@ -35,7 +35,7 @@ DEFAULTS = {
     "cpu": {"minutes": 2.0, "batch_size": 4, "crop": 256, "steps_per_epoch": 20},
     "gpu": {"minutes": 10.0, "batch_size": 8, "crop": 256, "steps_per_epoch": 100},
 }
-DEFAULT_LR = 3e-4
+DEFAULT_LR = 1e-3
 PREFERRED_BASE = "nuclei"
 
 
@@ -73,7 +73,7 @@ class SettingsWidget(QWidget):
         self.epochs_radio.setToolTip("Train for a fixed number of epochs (one validation pass after each).")
         self.epochs_spin = _int(1, 10000, 20, "finetune_epochs_spin", "Number of epochs.")
         self.lr_spin = _double(1e-6, 0.1, DEFAULT_LR, 1e-4, "finetune_lr_spin", "", 6)
-        self.lr_spin.setToolTip("Learning rate: 3e-4 suits fine-tuning; lower it if the loss jumps up.")
+        self.lr_spin.setToolTip("Learning rate: 1e-3 suits fine-tuning on a few images (benchmarks/finetune.py); lower it to 3e-4 if the loss jumps up.")
         self.batch_spin = _int(
             1, 256, defaults["batch_size"], "finetune_batch_spin", "Image crops per training step."
         )
