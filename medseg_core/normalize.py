@@ -97,3 +97,25 @@ def percentile_normalize(
         channel *= scale
         np.nan_to_num(channel, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     return chw
+
+
+def normalized_channels(image: np.ndarray, channels: int, low: float = 1.0, high: float = 99.8) -> np.ndarray:
+    """A new float32 ``(channels, H, W)`` array, percentile-normalised per channel.
+
+    Combines :func:`to_channels_first` and :func:`percentile_normalize`
+    without ever writing into ``image`` (a float32 grayscale image would
+    otherwise come back as a view of the caller's array, e.g. a napari
+    layer's data). A grayscale image given to a multi-channel model is
+    normalised once and then repeated, which gives the same values.
+    """
+    image = np.asarray(image)
+    gray_to_many = image.ndim == 2 and channels > 1
+    chw = to_channels_first(image, 1 if gray_to_many else channels)
+    if np.shares_memory(chw, image):
+        chw = chw.copy()
+    percentile_normalize(chw, low, high)
+    if gray_to_many:
+        out = np.empty((channels, *chw.shape[1:]), dtype=np.float32)
+        out[...] = chw  # a broadcasting assignment releases the GIL
+        chw = out
+    return chw

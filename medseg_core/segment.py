@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from .device import resolve_device
 from .errors import InputError
 from .model import SegmentationModel, load_model_file
-from .normalize import check_image, percentile_normalize, to_channels_first
+from .normalize import check_image, normalized_channels
 from .postprocess import (
     count_semantic_objects,
     instances_from_maps,
@@ -210,9 +210,8 @@ def predict_plane(
     """
     info = model.info
     check_image(plane)
-    chw = to_channels_first(plane, info.in_channels)
     norm = info.normalization
-    percentile_normalize(chw, norm.get("low", 1.0), norm.get("high", 99.8))
+    chw = normalized_channels(plane, info.in_channels, norm.get("low", 1.0), norm.get("high", 99.8))
     height, width = chw.shape[1:]
     scale = float(info.input_scale)
     if scale != 1.0:

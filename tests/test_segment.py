@@ -8,7 +8,9 @@ import pytest
 import medseg_core
 from conftest import make_tiny_model
 from medseg_core.errors import Cancelled, InputError, ModelFileError
+from medseg_core.normalize import normalized_channels, percentile_normalize
 from medseg_core.progress import drain
+from medseg_core.training import prepare_pair
 
 
 def test_segment_returns_labels_of_the_image_size(tiny_model):
@@ -107,3 +109,21 @@ def test_engine_imports_no_qt():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_callers_image_is_never_modified(channels):
+    # a float32 grayscale image is what napari hands over for EM and X-ray layers
+    model = make_tiny_model(in_channels=channels)
+    image = (np.random.default_rng(0).random((40, 50)) * 1000).astype(np.float32)
+    before = image.copy()
+    medseg_core.segment(image, model)
+    prepare_pair(image, np.zeros(image.shape, np.int32), model.info, name="a")
+    assert np.array_equal(image, before)
+
+
+def test_gray_image_normalised_once_equals_each_repeated_channel_normalised():
+    image = (np.random.default_rng(1).random((30, 20)) * 500).astype(np.float32)
+    repeated = np.repeat(image[None], 3, axis=0)
+    expected = percentile_normalize(repeated.copy(), 1.0, 99.8)
+    assert np.allclose(normalized_channels(image, 3, 1.0, 99.8), expected)

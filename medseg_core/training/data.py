@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from ..errors import InputError
 from ..model import ModelInfo
-from ..normalize import percentile_normalize, to_channels_first
+from ..normalize import normalized_channels
 from .targets import instance_targets
 
 
@@ -100,9 +100,8 @@ def prepare_pair(
             f"{name}: mask value {labels.max()} is not a class of this model "
             f"({len(info.classes)} classes: {', '.join(info.classes)})"
         )
-    chw = to_channels_first(image, info.in_channels)
     norm = info.normalization
-    percentile_normalize(chw, norm.get("low", 1.0), norm.get("high", 99.8))
+    chw = normalized_channels(image, info.in_channels, norm.get("low", 1.0), norm.get("high", 99.8))
     if info.input_scale != 1.0:
         size = tuple(max(8, round(s * info.input_scale)) for s in spatial)
         chw = F.interpolate(torch.from_numpy(chw)[None], size=size, mode="bilinear", antialias=True)[0].numpy()
