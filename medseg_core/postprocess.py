@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import local_maxima, reconstruction
-from skimage.segmentation import relabel_sequential, watershed
+from skimage.segmentation import watershed
 
 from .measure import measure, write_measurements_csv  # re-exported: one place for label tools
 
@@ -46,9 +46,10 @@ def remove_small_objects(labels: np.ndarray, min_size: int) -> np.ndarray:
     sizes = np.bincount(labels.ravel())
     keep = sizes >= max(0, min_size)
     keep[0] = False
-    cleaned = np.where(keep[labels], labels, 0)
-    relabeled, _, _ = relabel_sequential(cleaned)
-    return relabeled.astype(label_dtype(int(relabeled.max(initial=0))), copy=False)
+    n_kept = int(keep.sum())
+    new_label = np.zeros(sizes.size, dtype=label_dtype(n_kept))  # old label -> 1..N in the same order
+    new_label[keep] = np.arange(1, n_kept + 1)
+    return new_label[labels]
 
 
 def instances_from_maps(
