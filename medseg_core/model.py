@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 
 from .atomic import atomic_path
 from .errors import ModelFileError
-from .unet import UNet, UNetConfig
+from .unet import UNet, UNetConfig, fuse_batchnorm
 
 FORMAT_VERSION = 1
 TASKS = ("semantic", "instance")
@@ -165,6 +165,7 @@ class SegmentationModel:
     info: ModelInfo
     net: UNet
     source: Path | None = None
+    _inference: tuple[tuple, UNet] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def create(cls, info: ModelInfo) -> "SegmentationModel":
@@ -180,6 +181,17 @@ class SegmentationModel:
         """Move the weights; returns ``self``."""
         self.net.to(device)
         return self
+
+    def inference_net(self) -> UNet:
+        """The network with batch norms folded into the convolutions, for prediction.
+
+        Built on first use and rebuilt whenever a weight of ``net`` changes
+        (training, loading, moving to another device).
+        """
+        key = tuple((t.data_ptr(), t._version, t.device) for t in self.net.state_dict().values())
+        if self._inference is None or self._inference[0] != key:
+            self._inference = (key, fuse_batchnorm(self.net))
+        return self._inference[1]
 
     def copy(self) -> "SegmentationModel":
         """An independent copy (weights cloned), e.g. to fine-tune."""

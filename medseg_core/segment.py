@@ -217,10 +217,9 @@ def predict_plane(
     if scale != 1.0:
         chw = _resize(chw, (max(2, round(height * scale)), max(2, round(width * scale))))
     activation = (lambda t: torch.sigmoid(t)) if info.task == "instance" else (lambda t: torch.softmax(t, 1))
-    model.net.eval()
     probs = yield from predict_tiled(
         chw,
-        model.net,
+        model.inference_net(),
         out_channels=info.config.out_channels,
         activation=activation,
         size_multiple=info.config.size_multiple,

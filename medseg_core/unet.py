@@ -8,11 +8,13 @@ full-resolution features, and this makes CPU inference about 4x cheaper.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 NORMS = ("batch", "group", "instance", "none")
 
@@ -151,3 +153,23 @@ class UNet(nn.Module):
             y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
         return y
 
+
+
+def fuse_batchnorm(net: UNet) -> UNet:
+    """An inference copy of ``net`` with each batch norm folded into its convolution.
+
+    Each ``Conv2d`` followed by ``BatchNorm2d`` becomes one ``Conv2d`` with
+    the running statistics and affine parameters folded into its weights
+    and bias (the same outputs in eval mode, one operation fewer per
+    convolution). ``net`` itself is not changed; the copy is in eval mode.
+    """
+    fused = copy.deepcopy(net).eval()
+    for block in fused.modules():
+        if not isinstance(block, ConvBlock):
+            continue
+        for i in range(len(block) - 1):
+            conv, norm = block[i], block[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                block[i] = fuse_conv_bn_eval(conv, norm)
+                block[i + 1] = nn.Identity()
+    return fused

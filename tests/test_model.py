@@ -90,3 +90,24 @@ def test_half_precision_file_is_smaller_and_close(tmp_path):
     with torch.no_grad():
         np.testing.assert_allclose(model.net(x).numpy(), loaded.net(x).numpy(), atol=1e-2)
     assert oct(half.stat().st_mode & 0o777) != "0o600"
+
+
+def test_inference_net_folds_batch_norm_and_follows_weight_changes():
+    import torch
+
+    from conftest import make_tiny_model
+
+    model = make_tiny_model(in_channels=1)
+    model.net.train()
+    x = torch.rand(2, 1, 32, 32)
+    model.net(x)  # moves the running statistics away from their initial values
+    model.net.eval()
+    fused = model.inference_net()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    with torch.no_grad():
+        assert torch.allclose(fused(x), model.net(x), atol=1e-5)
+        assert model.inference_net() is fused  # cached while the weights stay the same
+        model.net.head.bias.add_(1.0)
+        refreshed = model.inference_net()
+        assert refreshed is not fused
+        assert torch.allclose(refreshed(x), model.net(x), atol=1e-5)
