@@ -148,14 +148,6 @@ class ModelInfo:
         return "\n".join(lines)
 
 
-def _version(tensor: torch.Tensor) -> int:
-    """In-place modification counter (-1 for inference tensors, which have none)."""
-    try:
-        return tensor._version
-    except RuntimeError:
-        return -1
-
-
 @dataclass
 class SegmentationModel:
     """A U-Net with its metadata, ready for inference or training.
@@ -196,7 +188,7 @@ class SegmentationModel:
         Built on first use and rebuilt whenever a weight of ``net`` changes
         (training, loading, moving to another device).
         """
-        key = tuple((t.data_ptr(), _version(t), t.device) for t in self.net.state_dict().values())
+        key = tuple((t.data_ptr(), t._version, t.device) for t in self.net.state_dict().values())
         if self._inference is None or self._inference[0] != key:
             self._inference = (key, fuse_batchnorm(self.net))
         return self._inference[1]
