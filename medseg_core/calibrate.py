@@ -90,14 +90,9 @@ def calibrate_instances_iter(
     if not pairs:
         raise InputError("calibration needs at least one annotated image")
     maps = []
-    was_training = model.net.training
-    model.net.eval()
-    try:
-        for i, pair in enumerate(pairs):
-            maps.append(predict_pair(model, pair))
-            yield Progress("predict", i + 1, len(pairs), f"network on image {i + 1}/{len(pairs)}")
-    finally:
-        model.net.train(was_training)
+    for i, pair in enumerate(pairs):
+        maps.append(predict_pair(model, pair))
+        yield Progress("predict", i + 1, len(pairs), f"network on image {i + 1}/{len(pairs)}")
     grid = list(itertools.product(prominences, min_sizes))
     scores: dict[tuple[float, int], float] = {}
     for k, (prominence, min_size) in enumerate(grid):

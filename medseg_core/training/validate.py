@@ -16,7 +16,10 @@ from .data import Pair
 
 
 def predict_pair(model: SegmentationModel, pair: Pair, *, tile: int = 512) -> np.ndarray:
-    """Network activations on a prepared pair's image (set eval mode first).
+    """Network activations on a prepared pair's image.
+
+    Runs :meth:`SegmentationModel.inference_net` (an eval-mode copy with
+    batch norms folded), so ``model.net``'s training state is left alone.
 
     Returns
     -------
@@ -29,7 +32,7 @@ def predict_pair(model: SegmentationModel, pair: Pair, *, tile: int = 512) -> np
     return drain(
         predict_tiled(
             pair.image,
-            model.net,
+            model.inference_net(),
             out_channels=info.config.out_channels,
             activation=activation,
             size_multiple=info.config.size_multiple,
@@ -59,28 +62,23 @@ def validate_iter(
     pixels = PixelMetricAccumulator(n_classes)
     objects = ObjectMetricAccumulator() if instance else None
     post = info.postprocess
-    was_training = model.net.training
-    model.net.eval()
-    try:
-        for i, pair in enumerate(pairs):
-            probs = predict_pair(model, pair, tile=tile)
-            if instance:
-                pred = instances_from_maps(
-                    probs[0],
-                    probs[1],
-                    threshold=post.get("threshold", 0.5),
-                    seed_threshold=post.get("seed_threshold", 0.5),
-                    min_size=post.get("min_size", 0),
-                    prominence=post.get("prominence", 0.0),
-                )
-                pixels.add(pred > 0, pair.labels > 0)
-                objects.add(pred, pair.labels)
-            else:
-                pred = semantic_from_probabilities(probs, threshold=0.0)
-                pixels.add(pred, pair.labels)
-            yield Progress("validate", i + 1, len(pairs), f"validation image {i + 1}/{len(pairs)}")
-    finally:
-        model.net.train(was_training)
+    for i, pair in enumerate(pairs):
+        probs = predict_pair(model, pair, tile=tile)
+        if instance:
+            pred = instances_from_maps(
+                probs[0],
+                probs[1],
+                threshold=post.get("threshold", 0.5),
+                seed_threshold=post.get("seed_threshold", 0.5),
+                min_size=post.get("min_size", 0),
+                prominence=post.get("prominence", 0.0),
+            )
+            pixels.add(pred > 0, pair.labels > 0)
+            objects.add(pred, pair.labels)
+        else:
+            pred = semantic_from_probabilities(probs, threshold=0.0)
+            pixels.add(pred, pair.labels)
+        yield Progress("validate", i + 1, len(pairs), f"validation image {i + 1}/{len(pairs)}")
     return summarize(pixels.result(), objects.result() if objects else None, info.classes)
 
 
