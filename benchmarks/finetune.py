@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 
 import numpy as np
 import torch
@@ -45,7 +46,9 @@ def he_tiles(rows: dict[str, dict]) -> list[str]:
     return sorted(n for n, r in rows.items() if r["modality"] == "brightfield" and r["height"] == "256")
 
 
+@functools.cache
 def median_area(name: str) -> float:
+    """Median object area of a mask (read once per run, however many repeats)."""
     return float(np.median(np.bincount(read_labels(FOLDER / "masks" / f"{name}.tif").ravel())[1:]))
 
 

@@ -111,7 +111,7 @@ def normalized_channels(image: np.ndarray, channels: int, low: float = 1.0, high
     image = np.asarray(image)
     gray_to_many = image.ndim == 2 and channels > 1
     chw = to_channels_first(image, 1 if gray_to_many else channels)
-    if np.shares_memory(chw, image):
+    if np.may_share_memory(chw, image):
         chw = chw.copy()
     percentile_normalize(chw, low, high)
     if gray_to_many:

@@ -154,7 +154,6 @@ class UNet(nn.Module):
         return y
 
 
-
 def fuse_batchnorm(net: UNet) -> UNet:
     """An inference copy of ``net`` with each batch norm folded into its convolution.
 
