@@ -23,7 +23,7 @@ def two_touching_disks() -> np.ndarray:
 
 def test_touching_objects_are_separated_from_their_targets():
     truth = two_touching_disks()
-    foreground, distance = instance_targets(truth)
+    foreground, distance, _ = instance_targets(truth)
     labels = instances_from_maps(foreground, distance)
     assert labels.max() == 2
     for value in (1, 2):
@@ -33,7 +33,7 @@ def test_touching_objects_are_separated_from_their_targets():
 
 def test_prominent_peaks_separate_touching_objects_and_keep_a_dented_one_whole():
     truth = two_touching_disks()
-    foreground, distance = instance_targets(truth)
+    foreground, distance, _ = instance_targets(truth)
     labels = instances_from_maps(foreground, distance, seed_threshold=0.3, prominence=0.15)
     assert labels.max() == 2
     for value in (1, 2):
@@ -54,7 +54,7 @@ def test_prominent_peaks_separate_touching_objects_and_keep_a_dented_one_whole()
 
 def test_targets_peak_at_one_in_each_object():
     truth = two_touching_disks()
-    foreground, distance = instance_targets(truth)
+    foreground, distance, _ = instance_targets(truth)
     assert np.array_equal(foreground > 0, truth > 0)
     for value in (1, 2):
         assert np.isclose(distance[truth == value].max(), 1.0)

@@ -17,7 +17,9 @@ def soft_dice_loss(probabilities: torch.Tensor, targets: torch.Tensor, eps: floa
     return 1 - ((2 * intersection + eps) / (total + eps)).mean()
 
 
-def instance_loss(logits: torch.Tensor, targets: torch.Tensor, distance_weight: float = 5.0) -> torch.Tensor:
+def instance_loss(
+    logits: torch.Tensor, targets: torch.Tensor, distance_weight: float = 5.0, contact_weight: float = 10.0
+) -> torch.Tensor:
     """Loss of an instance model.
 
     Parameters
@@ -25,15 +27,22 @@ def instance_loss(logits: torch.Tensor, targets: torch.Tensor, distance_weight: 
     logits : Tensor
         ``(N, 2, H, W)``: foreground logit, distance logit.
     targets : Tensor
-        ``(N, 2, H, W)``: foreground mask, normalised distance.
+        ``(N, 3, H, W)``: foreground mask, normalised distance, contact band
+        (:func:`~medseg_core.training.targets.instance_targets`).
     distance_weight : float
         Weight of the distance term.
+    contact_weight : float
+        Extra weight of pixels in the contact band, where touching objects
+        are told apart (as in the U-Net paper's border weights): cross-entropy
+        and distance error count ``1 + contact_weight`` times there.
     """
     fg_logit, dist_logit = logits[:, :1], logits[:, 1:]
-    fg, dist = targets[:, :1], targets[:, 1:]
-    bce = F.binary_cross_entropy_with_logits(fg_logit, fg)
+    fg, dist, contact = targets[:, :1], targets[:, 1:2], targets[:, 2:3]
+    weight = 1 + contact_weight * contact
+    weight = weight / weight.mean()
+    bce = (F.binary_cross_entropy_with_logits(fg_logit, fg, reduction="none") * weight).mean()
     dice = soft_dice_loss(torch.sigmoid(fg_logit), fg)
-    distance = F.mse_loss(torch.sigmoid(dist_logit), dist)
+    distance = ((torch.sigmoid(dist_logit) - dist) ** 2 * weight).mean()
     return bce + dice + distance_weight * distance
 
 
