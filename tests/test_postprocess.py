@@ -98,3 +98,12 @@ def test_single_region_keeps_the_largest_region_of_each_class_with_holes_filled(
     assert count_semantic_objects(labels) == 2
     unchanged = semantic_from_probabilities(probs, threshold=0.0)
     assert (unchanged == 1).sum() == 200 - 9 + 16
+
+
+def test_contact_band_marks_where_objects_touch_and_nothing_else():
+    truth = two_touching_disks()
+    band = instance_targets(truth)[2] > 0
+    columns = np.nonzero(band.any(axis=0))[0]
+    assert band.any() and columns.min() >= 36 and columns.max() <= 42  # the disks touch at x = 39-40
+    single = np.where(truth == 1, 1, 0)
+    assert not instance_targets(single)[2].any()

@@ -32,8 +32,9 @@ def contact_band(labels: np.ndarray, radius: int = CONTACT_RADIUS) -> np.ndarray
         return np.zeros(labels.shape, dtype=bool)
     size = 2 * radius + 1
     highest = ndi.maximum_filter(labels, size=size, mode="constant", cval=0)
-    objects_only = np.where(labels > 0, labels, np.iinfo(labels.dtype).max)
-    lowest = ndi.minimum_filter(objects_only, size=size, mode="constant", cval=np.iinfo(labels.dtype).max)
+    above = int(labels.max()) + 1  # stands for "no object" (a dtype's maximum would not survive scipy's float cval)
+    objects_only = np.where(labels > 0, labels, above)
+    lowest = ndi.minimum_filter(objects_only, size=size, mode="constant", cval=above)
     return (highest > 0) & (lowest < highest)
 
 
