@@ -63,3 +63,22 @@ def test_manifest_lists_the_contributions():
     assert {s.key for s in manifest.contributions.sample_data} == {"nuclei_fluorescence", "nuclei_he"}
     patterns = manifest.contributions.readers[0].filename_patterns
     assert "*.nii.gz" in patterns and "*.dcm" in patterns and "*.tif" in patterns
+
+
+def test_main_freezes_the_start_up_objects_before_the_event_loop(make_napari_viewer, monkeypatch):
+    import gc
+
+    import napari
+
+    from medseg_app import main as app_main
+
+    made, frozen_at_run = [], []
+    original = app_main.create_viewer
+    monkeypatch.setattr(app_main, "create_viewer", lambda files: made.append(original(files, viewer=make_napari_viewer())))
+    monkeypatch.setattr(napari, "run", lambda: frozen_at_run.append(gc.get_freeze_count()))
+    gc.unfreeze()
+    try:
+        assert app_main.main([]) == 0
+        assert len(made) == 1 and frozen_at_run and frozen_at_run[0] > 1000
+    finally:
+        gc.unfreeze()  # the other tests' viewers must stay collectable

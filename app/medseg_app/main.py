@@ -7,6 +7,7 @@ widgets (napari.yaml), a function that builds a full viewer, and ``main``.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 from collections.abc import Sequence
 
@@ -57,6 +58,28 @@ def medseg_window(viewer: napari.viewer.Viewer) -> MedSegWindow | None:
     return qt_window.findChild(MedSegWindow, "medseg_window") if qt_window is not None else None
 
 
+def freeze_startup_objects() -> int:
+    """Exempt the objects alive now from Python's cyclic garbage collector.
+
+    napari, vispy and Qt leave about half a million long-lived objects after
+    start-up. A full collection walks all of them, holding the GIL for
+    0.1-0.3 s: a visible freeze whenever it happens to trigger, even from a
+    worker thread. Freezing them once the window is built (``gc.freeze``)
+    makes later full collections walk only the newer objects (about 30 ms).
+    Objects are still freed by reference counting; only cycles among the
+    frozen start-up objects are never collected, and those live as long as
+    the app anyway.
+
+    Returns
+    -------
+    int
+        How many objects are frozen.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser of ``medseg-app``."""
     from medseg_core import __version__
@@ -80,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         files.append(sample_path())
     create_viewer(files)
+    freeze_startup_objects()
     napari.run()
     return 0
 
