@@ -141,3 +141,19 @@ def test_frozen_batchnorm_keeps_running_statistics(pairs):
     for key, value in model.net.state_dict().items():
         if "running_" in key:
             assert torch.equal(value, result.model.net.state_dict()[key]), key
+
+
+def test_instance_loss_counts_errors_in_the_contact_band_more():
+    from medseg_core.training.losses import instance_loss
+
+    targets = torch.zeros(1, 3, 8, 8)
+    targets[0, 0, :, :4] = 1  # foreground on the left
+    targets[0, 2, :, 3:5] = 1  # contact band: columns 3-4
+    logits = torch.where(targets[:, :1] > 0, 6.0, -6.0).repeat(1, 2, 1, 1)
+    logits[:, 1] = torch.logit(targets[:, 1].clamp(1e-3, 1 - 1e-3))
+    in_band, off_band = logits.clone(), logits.clone()
+    in_band[0, 1, 2, 4] = 3.0  # the same distance error, inside and outside the band
+    off_band[0, 1, 2, 7] = 3.0
+    base = float(instance_loss(logits, targets))
+    assert float(instance_loss(in_band, targets)) - base > 5 * (float(instance_loss(off_band, targets)) - base)
+    assert float(instance_loss(in_band, targets, contact_weight=0)) == pytest.approx(float(instance_loss(off_band, targets, contact_weight=0)))

@@ -85,7 +85,9 @@ def card(name: str, results: dict) -> str:
         + (
             f", in {len(t['runs'])} runs, each continuing from the previous run's best checkpoint "
             f"(`--init`): " + "; ".join(f"{r['steps']} steps, {r['minutes']} min, lr {r['lr']}"
-                      + (f", input scale {r['input_scale']}" if "input_scale" in r else "") for r in t["runs"])
+                      + (f", input scale {r['input_scale']}" if "input_scale" in r else "")
+                      + (f", contact band weighted {1 + r['contact_weight']:g}x" if r.get("contact_weight") else "")
+                      for r in t["runs"])
             if len(t.get("runs", [])) > 1
             else ""
         )

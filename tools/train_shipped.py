@@ -28,6 +28,7 @@ import torch
 from medseg_core.model import ModelInfo, SegmentationModel, load_model_file
 from medseg_core.training import AugmentConfig, TrainConfig, find_pairs, load_folder, split_pairs, train
 from medseg_core.training.data import file_stem
+from medseg_core.training.losses import CONTACT_WEIGHT
 from medseg_core.unet import UNetConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     result = train(model, train_pairs, val_pairs, config, callback=report)
     training = result.model.info.training
     training["split"] = f"{len(train_names)} train / {len(val_names)} val, seed 0 (splits/{args.name}_val.txt)"
-    training["runs"] = [*earlier, {**{k: training[k] for k in ("steps", "minutes", "lr", "device")}, "input_scale": info.input_scale}]
+    run = {**{k: training[k] for k in ("steps", "minutes", "lr", "device")}, "input_scale": info.input_scale}
+    if info.task == "instance":
+        run["contact_weight"] = CONTACT_WEIGHT  # runs without this key predate the contact-band loss
+    training["runs"] = [*earlier, run]
     training["steps"] = sum(run["steps"] for run in training["runs"])
     training["minutes"] = round(sum(run["minutes"] for run in training["runs"]), 1)
     result.model.to("cpu").save(out, half=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+CONTACT_WEIGHT = 10.0
+"""Default extra weight of the contact band in :func:`instance_loss`."""
+
 
 def soft_dice_loss(probabilities: torch.Tensor, targets: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
     """``1 - Dice`` of soft predictions, pooled over the batch per channel.
@@ -18,7 +21,7 @@ def soft_dice_loss(probabilities: torch.Tensor, targets: torch.Tensor, eps: floa
 
 
 def instance_loss(
-    logits: torch.Tensor, targets: torch.Tensor, distance_weight: float = 5.0, contact_weight: float = 10.0
+    logits: torch.Tensor, targets: torch.Tensor, distance_weight: float = 5.0, contact_weight: float = CONTACT_WEIGHT
 ) -> torch.Tensor:
     """Loss of an instance model.
 
