@@ -22,7 +22,7 @@ from .progress import Progress
 from .training.data import Pair
 from .training.validate import predict_pair
 
-PROMINENCE_GRID = (0.0, 0.1, 0.15, 0.2, 0.25)
+PROMINENCE_GRID = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35)
 MIN_SIZE_GRID = (10, 20)
 
 

@@ -41,7 +41,7 @@ SPECS = {
             task="instance",
             classes=["background", "nucleus"],
             architecture=UNetConfig(in_channels=3, out_channels=2, depth=4, width=16, stem_stride=2).to_dict(),
-            postprocess={"threshold": 0.5, "seed_threshold": 0.3, "prominence": 0.2, "min_size": 20},  # tools/tune_postprocess.py
+            postprocess={"threshold": 0.5, "seed_threshold": 0.3, "prominence": 0.35, "min_size": 20},  # tools/tune_postprocess.py
             description=(
                 "Nuclei in fluorescence, brightfield and H&E-stained histology images "
                 "(2018 Data Science Bowl, BBBC038v1, CC0). Instance segmentation: "
