@@ -89,7 +89,7 @@ def test_full_path(app, qtbot, seg_model_path, tmp_path, monkeypatch):
 def test_ui_stays_responsive_while_segmenting(app, qtbot):
     viewer, window = app
     seg = window.widgets["Segment"]
-    image = np.tile(read_image(SAMPLE).array, (4, 4))  # 1024 x 1024
+    image = np.tile(read_image(SAMPLE).array, (8, 8))  # 2048 x 2048: long enough for the 200 ms progress throttle
     viewer.add_image(image, name="big")
     seg.tile_spin.setValue(256)
     ticks, progress = [], []
