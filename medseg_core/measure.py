@@ -75,7 +75,7 @@ def measure(
             intensity = intensity.mean(axis=-1)
         if intensity.shape != labels.shape:
             raise ValueError(f"image shape {intensity.shape} differs from labels shape {labels.shape}")
-    props = ["label", "area", "centroid", "bbox", "equivalent_diameter_area", "eccentricity", "solidity", "perimeter"]
+    props = ["label", "area", "centroid", "bbox", "equivalent_diameter_area", "solidity", "perimeter"]
     if intensity is not None:
         props += ["intensity_mean", "intensity_min", "intensity_max"]
     table = regionprops_table(labels, intensity_image=intensity, properties=props)
@@ -94,7 +94,7 @@ def measure(
         "min_intensity": table.get("intensity_min", nan),
         "max_intensity": table.get("intensity_max", nan),
         "equivalent_diameter_px": table["equivalent_diameter_area"],
-        "eccentricity": table["eccentricity"],
+        "eccentricity": _eccentricity(labels, table["label"]),
         "solidity": table["solidity"],
         "perimeter_px": table["perimeter"],
     }
@@ -105,6 +105,31 @@ def measure(
         out[f"equivalent_diameter_{unit}"] = out["equivalent_diameter_px"] * np.sqrt(dy * dx)
         out[f"perimeter_{unit}"] = out["perimeter_px"] * mean_step
     return out
+
+
+def _eccentricity(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Eccentricity of the ellipse with the same second moments, for every object at once.
+
+    The same value as regionprops' ``eccentricity``, from per-label pixel
+    sums (``np.bincount``) instead of a Python loop over objects: in a
+    worker thread that loop starved the UI thread of the GIL.
+    """
+    flat = labels.ravel()
+    size = int(ids.max(initial=0)) + 1
+    keep = flat > 0
+    flat = flat[keep]
+    rows, cols = np.divmod(np.flatnonzero(keep), labels.shape[1])
+    rows, cols = rows.astype(np.float64), cols.astype(np.float64)
+    n = np.bincount(flat, minlength=size)[ids].astype(np.float64)
+    mean_r = np.bincount(flat, rows, size)[ids] / n
+    mean_c = np.bincount(flat, cols, size)[ids] / n
+    var_r = np.bincount(flat, rows * rows, size)[ids] / n - mean_r**2
+    var_c = np.bincount(flat, cols * cols, size)[ids] / n - mean_c**2
+    cov = np.bincount(flat, rows * cols, size)[ids] / n - mean_r * mean_c
+    half_sum, root = (var_r + var_c) / 2, np.sqrt(((var_r - var_c) / 2) ** 2 + cov**2)
+    major, minor = half_sum + root, np.maximum(half_sum - root, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(major > 0, np.sqrt(np.clip(1 - minor / major, 0, 1)), 0.0)
 
 
 def _compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -172,3 +172,14 @@ def test_failed_rename_leaves_old_file_untouched(tmp_path, labels, monkeypatch):
     monkeypatch.undo()
     assert target.read_text(encoding="utf-8") == "old contents\n"
     assert [p.name for p in tmp_path.iterdir()] == ["m.csv"]
+
+
+def test_eccentricity_matches_regionprops_on_many_shapes():
+    from skimage.measure import label, regionprops_table
+
+    rng = np.random.default_rng(3)
+    labels = label(rng.random((120, 90)) > 0.55)
+    expected = regionprops_table(labels, properties=["label", "eccentricity"])
+    table = measure(labels)
+    np.testing.assert_array_equal(table["label"], expected["label"])
+    np.testing.assert_allclose(table["eccentricity"], expected["eccentricity"], atol=1e-9)
