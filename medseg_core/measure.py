@@ -94,7 +94,7 @@ def measure(
         "min_intensity": table.get("intensity_min", nan),
         "max_intensity": table.get("intensity_max", nan),
         "equivalent_diameter_px": table["equivalent_diameter_area"],
-        "eccentricity": _eccentricity(labels, table["label"]),
+        "eccentricity": _eccentricity(labels, table),
         "solidity": table["solidity"],
         "perimeter_px": table["perimeter"],
     }
@@ -107,22 +107,23 @@ def measure(
     return out
 
 
-def _eccentricity(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
+def _eccentricity(labels: np.ndarray, table: dict[str, np.ndarray]) -> np.ndarray:
     """Eccentricity of the ellipse with the same second moments, for every object at once.
 
     The same value as regionprops' ``eccentricity``, from per-label pixel
-    sums (``np.bincount``) instead of a Python loop over objects: in a
-    worker thread that loop starved the UI thread of the GIL.
+    sums (``np.bincount``) and the table's area and centroid, instead of a
+    Python loop over objects: in a worker thread that loop starved the UI
+    thread of the GIL.
     """
+    ids = table["label"]
     flat = labels.ravel()
-    size = int(ids.max(initial=0)) + 1
     keep = flat > 0
     flat = flat[keep]
     rows, cols = np.divmod(np.flatnonzero(keep), labels.shape[1])
     rows, cols = rows.astype(np.float64), cols.astype(np.float64)
-    n = np.bincount(flat, minlength=size)[ids].astype(np.float64)
-    mean_r = np.bincount(flat, rows, size)[ids] / n
-    mean_c = np.bincount(flat, cols, size)[ids] / n
+    size = int(ids.max(initial=0)) + 1
+    n = table["area"].astype(np.float64)
+    mean_r, mean_c = table["centroid-0"], table["centroid-1"]
     var_r = np.bincount(flat, rows * rows, size)[ids] / n - mean_r**2
     var_c = np.bincount(flat, cols * cols, size)[ids] / n - mean_c**2
     cov = np.bincount(flat, rows * cols, size)[ids] / n - mean_r * mean_c

@@ -166,10 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     result = train(model, train_pairs, val_pairs, config, callback=report)
     training = result.model.info.training
     training["split"] = f"{len(train_names)} train / {len(val_names)} val, seed 0 (splits/{args.name}_val.txt)"
-    run = {**{k: training[k] for k in ("steps", "minutes", "lr", "device")}, "input_scale": info.input_scale}
+    this_run = {**{k: training[k] for k in ("steps", "minutes", "lr", "device")}, "input_scale": info.input_scale}
     if info.task == "instance":
-        run["contact_weight"] = CONTACT_WEIGHT  # runs without this key predate the contact-band loss
-    training["runs"] = [*earlier, run]
+        this_run["contact_weight"] = CONTACT_WEIGHT  # runs without this key predate the contact-band loss
+    training["runs"] = [*earlier, this_run]
     training["steps"] = sum(run["steps"] for run in training["runs"])
     training["minutes"] = round(sum(run["minutes"] for run in training["runs"]), 1)
     result.model.to("cpu").save(out, half=True)

@@ -28,11 +28,12 @@ def contact_band(labels: np.ndarray, radius: int = CONTACT_RADIUS) -> np.ndarray
         instance error, and these few pixels decide them.
     """
     labels = np.asarray(labels)
-    if labels.max(initial=0) == 0:
+    top = int(labels.max(initial=0))
+    if top == 0:
         return np.zeros(labels.shape, dtype=bool)
     size = 2 * radius + 1
     highest = ndi.maximum_filter(labels, size=size, mode="constant", cval=0)
-    above = int(labels.max()) + 1  # stands for "no object" (a dtype's maximum would not survive scipy's float cval)
+    above = top + 1  # stands for "no object" (a dtype's maximum would not survive scipy's float cval)
     objects_only = np.where(labels > 0, labels, above)
     lowest = ndi.minimum_filter(objects_only, size=size, mode="constant", cval=above)
     return (highest > 0) & (lowest < highest)
