@@ -168,9 +168,23 @@ class SegmentationModel:
     _inference: tuple[tuple, UNet] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
-    def create(cls, info: ModelInfo) -> "SegmentationModel":
-        """A new, randomly initialised model for ``info``."""
-        return cls(info=info, net=UNet(info.config))
+    def create(cls, info: ModelInfo, *, pretrained: bool = False) -> "SegmentationModel":
+        """A new model for ``info``.
+
+        Parameters
+        ----------
+        info : ModelInfo
+            Metadata and architecture.
+        pretrained : bool
+            Start the encoder from its shipped ImageNet weights (see
+            :mod:`medseg_core.pretrained`); otherwise all weights are random.
+        """
+        net = UNet(info.config)
+        if pretrained:
+            from .pretrained import init_encoder  # noqa: PLC0415 (pretrained imports this module)
+
+            init_encoder(net)
+        return cls(info=info, net=net)
 
     @property
     def device(self) -> torch.device:
@@ -230,7 +244,7 @@ class SegmentationModel:
 def read_info(path: str | os.PathLike) -> ModelInfo:
     """Read only the metadata of a model file (fast: no weights loaded)."""
     path = Path(path)
-    with _open(path) as handle:
+    with open_safetensors(path) as handle:
         return _info_from(handle, path)
 
 
@@ -251,9 +265,10 @@ def load_model_file(path: str | os.PathLike, device: str | torch.device = "cpu")
         or its tensors do not match the declared architecture.
     """
     path = Path(path)
-    with _open(path) as handle:
+    with open_safetensors(path) as handle:
         info = _info_from(handle, path)
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    tensors = _current_keys(tensors)
     net = UNet(info.config)
     expected = net.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -271,7 +286,13 @@ def load_model_file(path: str | os.PathLike, device: str | torch.device = "cpu")
     return SegmentationModel(info=info, net=net.to(device), source=path)
 
 
-class _open:
+def _current_keys(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Tensor names of files written before the encoder became a submodule (``stem.*`` -> ``backbone.stem.*``)."""
+    legacy = ("stem.", "down.")
+    return {f"backbone.{k}" if k.startswith(legacy) else k: v for k, v in tensors.items()}
+
+
+class open_safetensors:
     """Context manager around ``safe_open`` that turns failures into ModelFileError."""
 
     def __init__(self, path: Path) -> None:

@@ -4,6 +4,11 @@ The network optionally works at reduced resolution (``stem_stride=2``): the
 first convolution halves the image, the decoder predicts at half resolution
 and the logits are upsampled at the end. Nuclei and organs rarely need
 full-resolution features, and this makes CPU inference about 4x cheaper.
+
+The contracting path is either the plain U-Net one (two convolutions per
+level, ``encoder="plain"``) or an ImageNet-pretrainable EfficientNet-Lite0
+(``encoder="efficientnet-lite0"``, see :mod:`medseg_core.efficientnet_lite`);
+the expanding path is a U-Net decoder in both cases.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from . import efficientnet_lite
+
 NORMS = ("batch", "group", "instance", "none")
+ENCODERS = ("plain", "efficientnet-lite0")
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,12 @@ class UNetConfig:
         1 for full-resolution features, 2 to work at half resolution.
     max_width : int
         Cap on the channels of the deepest levels.
+    encoder : str
+        ``"plain"``: U-Net convolution blocks (``width * 2**i`` channels at
+        level ``i``). ``"efficientnet-lite0"``: EfficientNet-Lite0 levels
+        (its own channels, batch norm only, ``depth`` 1 to 4); ``width``
+        then sets the decoder's channels, and ``stem_stride=1`` adds a
+        full-resolution level with ``width`` channels.
     """
 
     in_channels: int = 1
@@ -48,6 +62,7 @@ class UNetConfig:
     norm: str = "batch"
     stem_stride: int = 2
     max_width: int = 256
+    encoder: str = "plain"
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
@@ -59,10 +74,19 @@ class UNetConfig:
                 raise ValueError(f"{name} must be >= 1")
         if not 1 <= self.depth <= 6:
             raise ValueError("depth must be between 1 and 6")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if self.encoder != "plain":
+            if self.norm != "batch":
+                raise ValueError(f"the {self.encoder} encoder needs norm 'batch'")
+            if self.depth > efficientnet_lite.MAX_DEPTH:
+                raise ValueError(f"the {self.encoder} encoder has depth 1 to {efficientnet_lite.MAX_DEPTH}")
 
     @property
     def size_multiple(self) -> int:
         """Input height and width must be multiples of this."""
+        if self.encoder != "plain":
+            return 2 ** (self.depth + 1)
         return self.stem_stride * 2**self.depth
 
     def to_dict(self) -> dict:
@@ -71,7 +95,7 @@ class UNetConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "UNetConfig":
-        """Inverse of :meth:`to_dict`; unknown keys are refused."""
+        """Inverse of :meth:`to_dict`; unknown keys are refused (files without ``encoder`` are plain)."""
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         if unknown:
@@ -122,27 +146,36 @@ class UNet(nn.Module):
     def __init__(self, config: UNetConfig) -> None:
         super().__init__()
         self.config = config
-        widths = [min(config.width * 2**i, config.max_width) for i in range(config.depth + 1)]
-        self.stem = ConvBlock(config.in_channels, widths[0], config.norm, stride=config.stem_stride)
-        self.down = nn.ModuleList(
-            ConvBlock(widths[i], widths[i + 1], config.norm) for i in range(config.depth)
-        )
-        self.up = nn.ModuleList(
-            ConvBlock(widths[i + 1] + widths[i], widths[i], config.norm)
-            for i in reversed(range(config.depth))
-        )
-        self.head = nn.Conv2d(widths[0], config.out_channels, 1)
+        if config.encoder == "plain":
+            self.backbone = PlainEncoder(config)
+            skip_widths = self.backbone.channels
+            decoder_widths = skip_widths[:-1]
+        else:
+            self.backbone = efficientnet_lite.EfficientNetLiteEncoder(config.in_channels, config.depth)
+            skip_widths = self.backbone.channels
+            decoder_widths = tuple(min(config.width * 2**i, config.max_width) for i in range(config.depth))
+            if config.stem_stride == 1:
+                self.full_res = ConvBlock(config.in_channels, config.width, config.norm)
+                skip_widths = (config.width, *skip_widths)
+                decoder_widths = (config.width, *decoder_widths)
+        below = skip_widths[-1]
+        up = []
+        for skip, width in zip(reversed(skip_widths[:-1]), reversed(decoder_widths)):
+            up.append(ConvBlock(below + skip, width, config.norm))
+            below = width
+        self.up = nn.ModuleList(up)
+        self.head = nn.Conv2d(below, config.out_channels, 1)
 
     @property
     def encoder(self) -> list[nn.Module]:
         """The modules of the contracting path (frozen first in fine-tuning)."""
-        return [self.stem, *self.down]
+        return [self.backbone]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         size = x.shape[-2:]
-        skips = [self.stem(x)]
-        for block in self.down:
-            skips.append(block(F.max_pool2d(skips[-1], 2)))
+        skips = self.backbone(x)
+        if hasattr(self, "full_res"):
+            skips.insert(0, self.full_res(x))
         y = skips.pop()
         for block in self.up:
             skip = skips.pop()
@@ -152,6 +185,25 @@ class UNet(nn.Module):
         if y.shape[-2:] != size:
             y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
         return y
+
+
+class PlainEncoder(nn.Module):
+    """The contracting path of the original U-Net: a stem, then pool and convolve at each level."""
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        widths = [min(config.width * 2**i, config.max_width) for i in range(config.depth + 1)]
+        self.channels = tuple(widths)
+        self.stem = ConvBlock(config.in_channels, widths[0], config.norm, stride=config.stem_stride)
+        self.down = nn.ModuleList(
+            ConvBlock(widths[i], widths[i + 1], config.norm) for i in range(config.depth)
+        )
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:  # noqa: D102
+        features = [self.stem(x)]
+        for block in self.down:
+            features.append(block(F.max_pool2d(features[-1], 2)))
+        return features
 
 
 def fuse_batchnorm(net: UNet) -> UNet:
@@ -164,7 +216,7 @@ def fuse_batchnorm(net: UNet) -> UNet:
     """
     fused = copy.deepcopy(net).eval()
     for block in fused.modules():
-        if not isinstance(block, ConvBlock):
+        if not isinstance(block, nn.Sequential):
             continue
         for i in range(len(block) - 1):
             conv, norm = block[i], block[i + 1]

@@ -49,6 +49,9 @@ class TrainConfig:
         follows a cosine decay.
     freeze_encoder_steps : int
         Steps during which the encoder is frozen (fine-tuning).
+    encoder_lr_scale : float
+        The encoder learns at ``lr * encoder_lr_scale`` (discriminative
+        rates: a pretrained encoder needs smaller steps than a new decoder).
     freeze_batchnorm : bool
         Keep BatchNorm layers on their stored statistics (fine-tuning with
         small batches: re-estimating them from a few crops of a few images
@@ -76,6 +79,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     freeze_encoder_steps: int = 0
+    encoder_lr_scale: float = 1.0
     freeze_batchnorm: bool = False
     grad_clip: float = 1.0
     seed: int = 0
@@ -95,6 +99,8 @@ class TrainConfig:
             raise InputError("batch size must be >= 1, crop >= 16 and steps per epoch >= 1")
         if self.lr <= 0:
             raise InputError("learning rate must be positive")
+        if not 0 < self.encoder_lr_scale <= 1:
+            raise InputError("the encoder's learning-rate scale must be in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -168,7 +174,7 @@ def train_iter(
     instance = work.info.task == "instance"
     loss_fn = instance_loss if instance else semantic_loss
     best_metric = config.best_metric or ("ap50" if instance else "f1")
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(_param_groups(net, config.encoder_lr_scale), lr=config.lr, weight_decay=config.weight_decay)
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     total_steps = config.epochs * config.steps_per_epoch if config.epochs else None
@@ -195,7 +201,7 @@ def train_iter(
                 _set_encoder_trainable(net, True)
             lr = _learning_rate(config.lr, fraction)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["lr_scale"]
             images, targets = sample_crops(train_pairs, config.batch_size, config.crop, rng)
             images = torch.from_numpy(images).to(device)
             targets = torch.from_numpy(targets).to(device)
@@ -251,6 +257,7 @@ def train_iter(
             "batch_size": config.batch_size,
             "crop": config.crop,
             "lr": config.lr,
+            "encoder_lr_scale": config.encoder_lr_scale,
             "seed": config.seed,
             "n_train": len(train_pairs),
             "n_val": len(val_pairs),
@@ -308,6 +315,14 @@ def _train_mode(net: torch.nn.Module, freeze_batchnorm: bool) -> None:
         for module in net.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.eval()
+
+
+def _param_groups(net: torch.nn.Module, encoder_lr_scale: float) -> list[dict]:
+    """The encoder's parameters and the rest, each with its learning-rate scale."""
+    encoder = {id(p) for module in net.encoder for p in module.parameters()}
+    rest = [p for p in net.parameters() if id(p) not in encoder]
+    encoder_params = [p for p in net.parameters() if id(p) in encoder]
+    return [{"params": encoder_params, "lr_scale": encoder_lr_scale}, {"params": rest, "lr_scale": 1.0}]
 
 
 def _set_encoder_trainable(net: torch.nn.Module, trainable: bool) -> None:
