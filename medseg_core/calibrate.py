@@ -5,7 +5,10 @@ smallest object kept depend on how the annotator drew the objects as much
 as on the network. :func:`calibrate_instances_iter` runs the network once per
 annotated image, then scores every combination of a small grid of
 post-processing options by pooled object AP@0.5 (the maps are reused, so
-the grid costs only post-processing time) and returns the best.
+the grid costs only post-processing time) and returns the best. The maps
+and labels come from the functions :func:`~medseg_core.segment.segment` uses,
+at each image's own resolution, so a score here is what ``medseg evaluate``
+gives with the same options.
 """
 
 from __future__ import annotations
@@ -17,10 +20,9 @@ from dataclasses import dataclass
 from .errors import InputError
 from .metrics import ObjectMetricAccumulator
 from .model import SegmentationModel
-from .postprocess import instances_from_maps
-from .progress import Progress
+from .progress import Progress, drain
+from .segment import labels_from_probabilities, postprocess_options, predict_plane
 from .training.data import Pair
-from .training.validate import predict_pair
 
 PROMINENCE_GRID = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35)
 MIN_SIZE_GRID = (10, 20)
@@ -91,16 +93,17 @@ def calibrate_instances_iter(
         raise InputError("calibration needs at least one annotated image")
     maps = []
     for i, pair in enumerate(pairs):
-        maps.append(predict_pair(model, pair))
+        maps.append(drain(predict_plane(pair.sample.image, model)))
         yield Progress("predict", i + 1, len(pairs), f"network on image {i + 1}/{len(pairs)}")
     grid = list(itertools.product(prominences, min_sizes))
     scores: dict[tuple[float, int], float] = {}
     for k, (prominence, min_size) in enumerate(grid):
-        options = instance_options(prominence, min_size)
+        options = postprocess_options(model.info, **instance_options(prominence, min_size))
         acc = ObjectMetricAccumulator((0.5,))
         for probs, pair in zip(maps, pairs):
-            acc.add(instances_from_maps(probs[0], probs[1], **options), pair.labels)
+            acc.add(labels_from_probabilities(probs, "instance", options), pair.sample.truth)
         scores[(prominence, min_size)] = acc.result()["thresholds"][0.5]["ap"]
         yield Progress("calibrate", k + 1, len(grid), f"option {k + 1}/{len(grid)}")
     best = max(grid, key=lambda key: scores[key])  # max keeps the first of ties
     return Calibration(instance_options(*best), scores[best], scores)
+

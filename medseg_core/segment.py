@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from .device import resolve_device
 from .errors import InputError
-from .model import SegmentationModel, load_model_file
+from .model import ModelInfo, SegmentationModel, load_model_file
 from .normalize import check_image, normalized_channels
 from .postprocess import (
     count_semantic_objects,
@@ -122,7 +122,8 @@ def segment_iter(
     min_size : int, optional
         Smallest object kept, in pixels (default: the model's).
     seed_threshold : float, optional
-        Instance models only: distance threshold for object cores.
+        Instance models only: distance threshold for object cores
+        (see :func:`postprocess_options`).
 
     Notes
     -----
@@ -137,13 +138,8 @@ def segment_iter(
         raise InputError(f"axes '{axes}' do not match an array of shape {image.shape}")
     slices = image if axes.startswith("Z") else image[None]
     info = model.info
-    defaults = info.postprocess
-    threshold = defaults.get("threshold", 0.5) if threshold is None else threshold
-    min_size = defaults.get("min_size", 0) if min_size is None else min_size
-    seed_threshold = defaults.get("seed_threshold", 0.5) if seed_threshold is None else seed_threshold
+    options = postprocess_options(info, threshold=threshold, min_size=min_size, seed_threshold=seed_threshold)
     check_image(slices[0])
-    if not 0.0 <= threshold <= 1.0:
-        raise InputError(f"threshold must be between 0 and 1, got {threshold}")
 
     labels_out, probs_out, offset, count = [], [], 0, 0
     for z, plane in enumerate(slices):
@@ -151,24 +147,15 @@ def segment_iter(
         yield Progress("normalise", z, len(slices), f"{prefix}normalising")
         probs = yield from predict_plane(plane, model, tile, overlap, batch_size)
         yield Progress("postprocess", z, len(slices), f"{prefix}finding objects")
+        labels = labels_from_probabilities(probs, info.task, options)
         if info.task == "instance":
-            labels = instances_from_maps(
-                probs[0],
-                probs[1],
-                threshold=threshold,
-                seed_threshold=seed_threshold,
-                min_size=min_size,
-                prominence=defaults.get("prominence", 0.0),
-            ).astype(np.uint32)
+            labels = labels.astype(np.uint32)
             n = int(labels.max(initial=0))
             labels[labels > 0] += offset
             offset += n
             count += n
             probs_out.append(probs[0])
         else:
-            labels = semantic_from_probabilities(
-                probs, threshold=threshold, min_size=min_size, single_region=defaults.get("single_region", False)
-            )
             count += count_semantic_objects(labels)
             probs_out.append(probs)
         labels_out.append(labels)
@@ -186,6 +173,56 @@ def segment_iter(
         task=info.task,
         classes=list(info.classes),
     )
+
+
+def postprocess_options(info: ModelInfo, **overrides: float | int | None) -> dict:
+    """The post-processing options of a model, with the caller's overrides (None keeps the model's).
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``min_size`` and, for instance models,
+        ``seed_threshold`` and ``prominence``; for semantic ones
+        ``single_region``. These are the keyword arguments of
+        :func:`labels_from_probabilities`.
+
+    Raises
+    ------
+    InputError
+        A threshold outside 0..1 or a negative ``min_size``.
+    """
+    defaults = info.postprocess
+    options = {"threshold": defaults.get("threshold", 0.5), "min_size": defaults.get("min_size", 0)}
+    if info.task == "instance":
+        options["seed_threshold"] = defaults.get("seed_threshold", 0.5)
+        options["prominence"] = defaults.get("prominence", 0.0)
+    else:
+        options["single_region"] = defaults.get("single_region", False)
+    for key, value in overrides.items():
+        if value is not None:
+            if key not in options:
+                raise InputError(f"'{key}' is not an option of a {info.task} model")
+            options[key] = value
+    if not 0.0 <= options["threshold"] <= 1.0:
+        raise InputError(f"threshold must be between 0 and 1, got {options['threshold']}")
+    if options["min_size"] < 0:
+        raise InputError(f"the smallest object size cannot be negative, got {options['min_size']}")
+    return options
+
+
+def labels_from_probabilities(probs: np.ndarray, task: str, options: dict) -> np.ndarray:
+    """Labels of one plane from the network's activations (see :func:`predict_plane`).
+
+    Instance models: objects from the foreground and distance maps
+    (:func:`~medseg_core.postprocess.instances_from_maps`); semantic ones:
+    class indices (:func:`~medseg_core.postprocess.semantic_from_probabilities`).
+    ``options`` comes from :func:`postprocess_options`. Segmentation,
+    validation during training, evaluation and calibration all turn maps into
+    labels here, so their numbers agree.
+    """
+    if task == "instance":
+        return instances_from_maps(probs[0], probs[1], **options)
+    return semantic_from_probabilities(probs, **options)
 
 
 def predict_plane(

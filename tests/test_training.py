@@ -19,7 +19,9 @@ from medseg_core.training import (
     train,
     train_iter,
 )
+from medseg_core.progress import Progress
 from medseg_core.training.augment import augment_batch, sample_crops
+from medseg_core.training.trainer import estimate_remaining
 
 
 @pytest.fixture
@@ -55,13 +57,13 @@ def test_original_model_is_untouched(pairs):
 
 def test_should_stop_ends_gracefully_with_best_model(pairs):
     model, data = pairs
-    count = {"n": 0}
+    steps = []
 
-    def stop() -> bool:
-        count["n"] += 1
-        return count["n"] > 12
+    def count(event) -> None:
+        if isinstance(event, StepEvent):
+            steps.append(event.step)
 
-    result = train(model, data[:2], data[2:], small_config(epochs=10), should_stop=stop)
+    result = train(model, data[:2], data[2:], small_config(epochs=10), callback=count, should_stop=lambda: len(steps) >= 12)
     assert result.stopped_early and result.steps == 12
     assert result.metrics  # one validation pass happened before the stop
 
@@ -157,3 +159,61 @@ def test_instance_loss_counts_errors_in_the_contact_band_more():
     base = float(instance_loss(logits, targets))
     assert float(instance_loss(in_band, targets)) - base > 5 * (float(instance_loss(off_band, targets)) - base)
     assert float(instance_loss(in_band, targets, contact_weight=0)) == pytest.approx(float(instance_loss(off_band, targets, contact_weight=0)))
+
+
+def test_stop_during_validation_is_honoured_between_images(pairs):
+    model, data = pairs
+    seen = []
+
+    def record(event) -> None:
+        seen.append(event)
+
+    # stop as soon as validation has reported its first image
+    stop = lambda: any(isinstance(e, Progress) and e.stage == "score" for e in seen)  # noqa: E731
+    result = train(model, data[:2], data[2:] * 3, small_config(epochs=3), callback=record, should_stop=stop)
+    assert result.stopped_early
+    assert not any(isinstance(e, ValidationEvent) for e in seen)  # the pass was abandoned, not finished
+    assert result.steps == 8
+
+
+def test_keep_start_returns_the_starting_model_when_no_epoch_beats_it(pairs):
+    model, data = pairs
+    before = {k: v.clone() for k, v in model.net.state_dict().items()}
+    # a learning rate so small that nothing changes the validation score: the start stays best
+    result = train(model, data[:2], data[2:], small_config(epochs=2, lr=1e-12, keep_start=True))
+    assert result.start_metrics and not result.improved
+    assert result.metrics == result.start_metrics
+    assert all(torch.equal(before[k], v) for k, v in result.model.net.state_dict().items())
+    assert result.history[0]["epoch"] == 0
+
+
+def test_keep_start_lets_a_better_epoch_win(pairs):
+    model, data = pairs
+    result = train(model, data, data, small_config(epochs=4, keep_start=True))
+    assert result.improved
+    assert result.metrics["ap50"] > result.start_metrics["ap50"]
+
+
+def test_time_left_counts_steps_and_validation_passes():
+    # 100 steps of 0.5 s in epochs of 20 steps, 10 s per validation pass; after epoch 1:
+    left = estimate_remaining(20, 100, 20, 20.0, None, 0.5, 10.0)
+    assert left == 80 * 0.5 + 4 * 10.0
+    # a time budget ends first: 60 s budget, 20 s spent, plus the last validation pass
+    assert estimate_remaining(20, 100, 20, 20.0, 60.0, 0.5, 10.0) == 40.0 + 10.0
+    assert estimate_remaining(100, 100, 20, 90.0, None, 0.5, 10.0) == 0.0
+
+
+def test_validation_agrees_with_evaluation_on_the_original_images(pairs):
+    """Training's validation scores the original images as medseg evaluate does."""
+    from medseg_core.progress import drain
+    from medseg_core.scoring import Sample, score_iter
+    from medseg_core.training import validate_iter
+
+    model, _ = pairs
+    model.info.input_scale = 0.5  # prepared pairs are resized; validation must not be
+    data = [prepare_pair(*synthetic_nuclei(seed=s), model.info, name=str(s)) for s in range(3)]
+    metrics = drain(validate_iter(model, data))
+    report = drain(score_iter(model, [Sample(p.sample.image, p.sample.truth, p.name) for p in data])).report()
+    assert metrics["ap50"] == report["objects"]["0.5"]["ap"]
+    assert metrics["f1"] == report["pixel"]["f1"]
+    assert data[0].labels.shape != data[0].sample.truth.shape

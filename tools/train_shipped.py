@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(event, "loss"):
             losses.append(event.loss)
             return
+        if not hasattr(event, "metrics"):  # validation progress
+            return
         mean_loss = sum(losses) / max(1, len(losses))
         losses.clear()
         metrics = " ".join(f"{k}={v:.3f}" for k, v in event.metrics.items())

@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from ..errors import InputError
 from ..model import ModelInfo
 from ..normalize import normalized_channels
+from ..scoring import Sample
 from .targets import instance_targets
 
 
@@ -32,12 +33,16 @@ class Pair:
         distance; semantic: the class index as a float, in one channel).
     name : str
         Where it came from (file stem or layer name).
+    sample : Sample
+        The original image and labels (class-mapped, not resized): what
+        validation segments and scores (:mod:`medseg_core.scoring`).
     """
 
     image: np.ndarray
     labels: np.ndarray
     target: np.ndarray
     name: str
+    sample: Sample
 
     @property
     def n_objects(self) -> int:
@@ -95,6 +100,7 @@ def prepare_pair(
     if class_map:
         labels = apply_class_map(labels, class_map, name)
     labels = labels.astype(np.int64)
+    sample = Sample(np.asarray(image), labels, name)
     if info.task == "semantic" and labels.max(initial=0) >= len(info.classes):
         raise InputError(
             f"{name}: mask value {labels.max()} is not a class of this model "
@@ -111,7 +117,7 @@ def prepare_pair(
         target = instance_targets(labels)
     else:
         target = labels[None].astype(np.float32)
-    return Pair(image=np.ascontiguousarray(chw), labels=labels, target=target, name=name)
+    return Pair(image=np.ascontiguousarray(chw), labels=labels, target=target, name=name, sample=sample)
 
 
 def find_pairs(folder: str | os.PathLike) -> list[tuple[Path, Path]]:

@@ -23,7 +23,7 @@ import torch
 from ..device import describe_device, resolve_device
 from ..errors import InputError
 from ..model import SegmentationModel
-from ..progress import drain
+from ..progress import Progress, drain
 from .augment import AugmentConfig, augment_batch, sample_crops
 from .data import Pair
 from .losses import instance_loss, semantic_loss
@@ -67,6 +67,10 @@ class TrainConfig:
     best_metric : str or None
         Validation metric that picks the best model (default ``ap50`` for
         instance models, ``f1`` for semantic ones).
+    keep_start : bool
+        Score the starting model on the validation pairs first and return it
+        unless an epoch beats it (fine-tuning: a few corrected images must
+        never make the model worse on the images held back).
     checkpoint : Path or None
         Where to write the best model whenever it improves.
     """
@@ -86,6 +90,7 @@ class TrainConfig:
     device: str = "auto"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     best_metric: str | None = None
+    keep_start: bool = False
     checkpoint: Path | None = None
 
     def __post_init__(self) -> None:
@@ -129,7 +134,12 @@ class ValidationEvent:
 
 @dataclass
 class TrainResult:
-    """Outcome of training."""
+    """Outcome of training.
+
+    ``start_metrics`` are the starting model's validation metrics (with
+    ``keep_start``); ``improved`` is False when no epoch beat them and
+    ``model`` therefore holds the starting weights.
+    """
 
     model: SegmentationModel
     metrics: dict[str, float]
@@ -138,6 +148,8 @@ class TrainResult:
     epochs: int
     minutes: float
     stopped_early: bool
+    start_metrics: dict[str, float] = field(default_factory=dict)
+    improved: bool = True
 
 
 def train_iter(
@@ -147,8 +159,13 @@ def train_iter(
     config: TrainConfig,
     *,
     should_stop: Callable[[], bool] | None = None,
-) -> Generator[StepEvent | ValidationEvent, None, TrainResult]:
+) -> Generator[StepEvent | ValidationEvent | Progress, None, TrainResult]:
     """Train a copy of ``model``; yield events; return the best model.
+
+    Yields a :class:`StepEvent` per optimiser step, :class:`Progress`
+    records while validating (``stage`` ``"score"``), and a
+    :class:`ValidationEvent` after each validation pass (``epoch`` 0 for the
+    starting model with ``config.keep_start``).
 
     Parameters
     ----------
@@ -161,7 +178,8 @@ def train_iter(
     config : TrainConfig
         Options.
     should_stop : callable, optional
-        Polled every step; True ends training and returns the best so far.
+        Polled every step and between validation steps; True ends training
+        and returns the best so far.
     """
     if not train_pairs:
         raise InputError("there is nothing to train on: no image/label pairs")
@@ -183,10 +201,23 @@ def train_iter(
     history: list[dict] = []
     start = time.perf_counter()
     step, epoch, stopped = 0, 0, False
+    start_metrics: dict[str, float] = {}
+    train_s, val_times = 0.0, []  # for the time-left estimate
+    if config.keep_start and val_pairs:
+        start_metrics = yield from validate_iter(work, val_pairs, should_stop=should_stop)
+        if start_metrics is None:
+            start_metrics, stopped = {}, True
+        else:
+            best_value, best_metrics = start_metrics.get(best_metric, -math.inf), start_metrics
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            history.append({"kind": "validation", "step": 0, "epoch": 0, **start_metrics})
+            val_times.append(time.perf_counter() - start)
+            yield ValidationEvent(0, 0, start_metrics, True, val_times[-1], None)
+    start_state = best_state
     _set_encoder_trainable(net, config.freeze_encoder_steps <= 0)
     _train_mode(net, config.freeze_batchnorm)
     last_val_step = 0
-    while True:
+    while not stopped:
         epoch += 1
         budget_spent = False
         for _ in range(config.steps_per_epoch):
@@ -202,6 +233,7 @@ def train_iter(
             lr = _learning_rate(config.lr, fraction)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]
+            step_start = time.perf_counter()
             images, targets = sample_crops(train_pairs, config.batch_size, config.crop, rng)
             images = torch.from_numpy(images).to(device)
             targets = torch.from_numpy(targets).to(device)
@@ -218,6 +250,7 @@ def train_iter(
             scaler.step(optimizer)
             scaler.update()
             step += 1
+            train_s += time.perf_counter() - step_start
             event = StepEvent(step, epoch, float(loss.detach()), lr, time.perf_counter() - start, fraction)
             history.append({"kind": "step", "step": step, "epoch": epoch, "loss": event.loss, "lr": lr})
             yield event
@@ -225,7 +258,11 @@ def train_iter(
             break
         if val_pairs and step > last_val_step:
             last_val_step = step
-            metrics = drain(validate_iter(work, val_pairs))
+            val_start = time.perf_counter()
+            metrics = yield from validate_iter(work, val_pairs, should_stop=should_stop)
+            if metrics is None:  # stopped while validating
+                stopped = True
+                break
             _train_mode(net, config.freeze_batchnorm)
             value = metrics.get(best_metric, -math.inf)
             is_best = value > best_value
@@ -235,10 +272,12 @@ def train_iter(
                 if config.checkpoint is not None:
                     _snapshot(work, best_state, metrics).save(config.checkpoint)
             elapsed = time.perf_counter() - start
+            val_times.append(time.perf_counter() - val_start)
             history.append({"kind": "validation", "step": step, "epoch": epoch, **metrics})
-            yield ValidationEvent(
-                step, epoch, metrics, is_best, elapsed, _remaining(step, total_steps, elapsed, budget_s)
+            remaining = estimate_remaining(
+                step, total_steps, config.steps_per_epoch, elapsed, budget_s, train_s / step, val_times[-1]
             )
+            yield ValidationEvent(step, epoch, metrics, is_best, elapsed, remaining)
         if budget_spent or _fraction(step, total_steps, time.perf_counter() - start, budget_s) >= 1.0:
             break
     minutes = (time.perf_counter() - start) / 60
@@ -263,7 +302,8 @@ def train_iter(
             "n_val": len(val_pairs),
         },
     )
-    return TrainResult(work, best_metrics, history, step, epoch, minutes, stopped)
+    improved = start_state is None or best_state is not start_state
+    return TrainResult(work, best_metrics, history, step, epoch, minutes, stopped, start_metrics, improved)
 
 
 def train(
@@ -295,11 +335,28 @@ def _fraction(step: int, total_steps: int | None, elapsed: float, budget_s: floa
     return max(parts)
 
 
-def _remaining(step: int, total_steps: int | None, elapsed: float, budget_s: float | None) -> float | None:
-    fraction = _fraction(step, total_steps, elapsed, budget_s)
-    if fraction <= 0:
-        return None
-    return max(0.0, elapsed / fraction - elapsed)
+def estimate_remaining(
+    step: int,
+    total_steps: int | None,
+    steps_per_epoch: int,
+    elapsed: float,
+    budget_s: float | None,
+    step_s: float,
+    validation_s: float,
+) -> float:
+    """Seconds of training left, from the time a step and a validation pass take.
+
+    A step budget leaves ``total_steps - step`` steps and one validation pass
+    per epoch begun; a time budget ends at ``budget_s`` (plus the last
+    validation pass). With both, the earlier end counts.
+    """
+    ends = []
+    if total_steps:
+        left = max(0, total_steps - step)
+        ends.append(left * step_s + math.ceil(left / steps_per_epoch) * validation_s)
+    if budget_s:
+        ends.append(max(0.0, budget_s - elapsed) + validation_s)
+    return max(0.0, min(ends))
 
 
 def _learning_rate(base: float, fraction: float, warmup: float = 0.05) -> float:
