@@ -217,3 +217,16 @@ def test_validation_agrees_with_evaluation_on_the_original_images(pairs):
     assert metrics["ap50"] == report["objects"]["0.5"]["ap"]
     assert metrics["f1"] == report["pixel"]["f1"]
     assert data[0].labels.shape != data[0].sample.truth.shape
+
+
+def test_crops_of_small_images_mirror_image_and_targets_alike():
+    """A nucleus mirrored into the padding is labelled as a nucleus there too."""
+    image, labels = synthetic_nuclei(size=40, n=3, seed=2)
+    model = make_tiny_model(in_channels=1)
+    pair = prepare_pair(image, labels, model.info, name="small")
+    images, targets = sample_crops([pair], 2, 96, np.random.default_rng(0))
+    assert images.shape == (2, 1, 96, 96) and targets.shape[-2:] == (96, 96)
+    bright = images[0, 0] > 0.5 * images[0, 0].max()
+    foreground = targets[0, 0] > 0.5
+    assert (bright == foreground).mean() > 0.97  # without mirrored targets: ~0.9 on this image
+    assert foreground[60:, :].any()  # the padded part holds mirrored nuclei

@@ -40,7 +40,8 @@ def sample_crops(
 
     Images are picked with probability proportional to their area, so large
     images contribute as many crops as their content warrants. Images
-    smaller than ``crop`` are padded (reflect for the image, zero targets).
+    smaller than ``crop`` are mirrored at their far edges, image and
+    targets alike, so that every pixel's target matches what it shows.
 
     Returns
     -------
@@ -54,7 +55,7 @@ def sample_crops(
     images, targets = [], []
     for index in picks:
         pair = pairs[index]
-        image, target = _pad_to(pair.image, crop, "reflect"), _pad_to(pair.target, crop, "constant")
+        image, target = _pad_to(pair.image, crop), _pad_to(pair.target, crop)
         y = rng.integers(0, image.shape[1] - crop + 1)
         x = rng.integers(0, image.shape[2] - crop + 1)
         images.append(image[:, y : y + crop, x : x + crop])
@@ -62,11 +63,11 @@ def sample_crops(
     return np.stack(images), np.stack(targets)
 
 
-def _pad_to(array: np.ndarray, size: int, mode: str) -> np.ndarray:
+def _pad_to(array: np.ndarray, size: int) -> np.ndarray:
     pad_h, pad_w = max(0, size - array.shape[1]), max(0, size - array.shape[2])
     if not (pad_h or pad_w):
         return array
-    return np.pad(array, ((0, 0), (0, pad_h), (0, pad_w)), mode=mode)
+    return np.pad(array, ((0, 0), (0, pad_h), (0, pad_w)), mode="symmetric")
 
 
 def augment_batch(
