@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .calibrate import calibrate_instances_iter
 from .device import resolve_device
 from .errors import InputError
@@ -34,8 +36,11 @@ from .unet import UNetConfig
 #: Architecture of new models (not fine-tuned from another): a U-Net on the
 #: ImageNet-pretrained EfficientNet-Lite0 encoder shipped in resources/encoders.
 NEW_MODEL_ARCHITECTURE = dict(depth=4, width=16, stem_stride=1, encoder="efficientnet-lite0")
-#: Fine-tuning defaults: the pretrained encoder moves at a tenth of the decoder's rate.
-FINETUNE_ENCODER_LR_SCALE = 0.1
+#: Fine-tuning defaults (CPU): small batches so the curves move within minutes; batch norms
+#: keep their statistics and the pretrained encoder moves at a tenth of the decoder's rate.
+FINETUNE_DEFAULTS = dict(
+    steps_per_epoch=20, batch_size=4, crop=256, lr=1e-3, encoder_lr_scale=0.1, freeze_batchnorm=True
+)
 #: Training images the seeding is re-tuned on after fine-tuning (instance models).
 RETUNE_IMAGES = 20
 #: Training images compared with the starting model's prediction to spot uncorrected labels.
@@ -217,12 +222,13 @@ def finetune_iter(
         yield from _phase(prepare_sources(plan.val, model.info, job.class_map), "preparing held-back images")
     )
     model.to(resolve_device(job.config.device))
+    crop = fit_crop(train, job.config.crop, model.info.config.size_multiple)
     if job.base:
         notice = yield from _uncorrected_labels(model, train[:UNCORRECTED_CHECK_IMAGES])
         if notice:
             outcome.notices.append(notice)
             yield NoticeEvent(notice)
-    config = replace(job.config, keep_start=bool(job.base) and bool(val), checkpoint=job.checkpoint)
+    config = replace(job.config, crop=crop, keep_start=bool(job.base) and bool(val), checkpoint=job.checkpoint)
     events = train_iter(model, train, val, config, should_stop=should_stop)
     result = yield from _forward_baseline(events)
     outcome.steps, outcome.minutes, outcome.stopped = result.steps, result.minutes, result.stopped_early
@@ -258,6 +264,25 @@ def finetune_iter(
         outcome.notices.append(note)
         yield NoticeEvent(note)
     return outcome
+
+
+def finetune_config(**overrides: Any) -> TrainConfig:
+    """A :class:`~medseg_core.training.TrainConfig` with the fine-tuning defaults and ``overrides``."""
+    return TrainConfig(**{**FINETUNE_DEFAULTS, **overrides})
+
+
+def fit_crop(pairs: Sequence[Pair], crop: int, multiple: int) -> int:
+    """The training crop for these images: ``crop``, or less when most images are smaller.
+
+    Crops larger than the typical image (at the model's input scale) would
+    mostly show mirrored padding; the crop shrinks to the median image's
+    shorter side, rounded down to a multiple of the network's ``multiple``.
+    """
+    sides = [min(p.image.shape[1:]) for p in pairs]
+    if not sides:
+        return crop
+    typical = int(np.median(sides)) // multiple * multiple
+    return max(multiple, min(crop, typical))
 
 
 def save_with_fallback(model: SegmentationModel, path: str | os.PathLike) -> tuple[Path, bool]:

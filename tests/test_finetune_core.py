@@ -131,3 +131,15 @@ def test_new_models_start_from_the_pretrained_encoder():
     key = "levels.2.0.depthwise.1.weight"
     assert torch.equal(model.net.backbone.state_dict()[key], tensors[key])
     assert np.isfinite(model.net(torch.rand(1, 1, 64, 64)).detach().numpy()).all()
+
+
+def test_the_crop_shrinks_to_the_typical_image_at_the_models_input_scale():
+    from medseg_core.finetune import fit_crop
+    from medseg_core.training import prepare_pair
+
+    model = make_tiny_model(in_channels=1)
+    model.info.input_scale = 0.5
+    pairs = [prepare_pair(*synthetic_nuclei(size=s, seed=1), model.info) for s in (256, 260, 300)]
+    assert fit_crop(pairs, 256, 32) == 128  # 256-pixel images are 128 pixels at input scale 0.5
+    assert fit_crop(pairs, 96, 32) == 96
+    assert fit_crop(pairs[:1], 256, 48) == 96
