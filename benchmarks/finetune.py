@@ -1,12 +1,15 @@
 """Fine-tune the shipped ``nuclei`` model on 5 annotated images of a kind it is weak on.
 
-Usage: ``python benchmarks/finetune.py [--subset he-high-mag|he] [--minutes 3] [--repeats 3]``
+Usage: ``python benchmarks/finetune.py [--subset he-high-mag he] [--minutes 3] [--repeats 3]``
 
-Each repeat draws 5 annotated images ("shots"), fine-tunes ``nuclei`` on them
-within a CPU time budget (all 5 train; the last weights are kept) and scores
-the base and the fine-tuned model through the full segmentation pipeline on
-held-back validation images of the same kind: pixel Dice, object AP@0.5 and
-DSB score (mean AP over IoU 0.5:0.95).
+Each repeat draws 5 annotated images ("shots") and fine-tunes ``nuclei`` on
+them exactly as ``medseg train --from nuclei --minutes 3`` does
+(:func:`medseg_core.finetune.finetune_iter` with the shared defaults: one
+shot held back to choose the best epoch, the base model kept when no epoch
+beats it, seeding re-tuned), then scores the base and the result through the
+full segmentation pipeline on other images of the same kind: pixel Dice,
+object AP@0.5 and DSB score (mean AP over IoU 0.5:0.95). Both subsets run by
+default.
 
 Subsets
 -------
@@ -32,10 +35,11 @@ import torch
 
 import medseg_core
 from _common import DATA, ROOT
-from medseg_core.batch import evaluate_folders
-from medseg_core.finetune import build_start_model
-from medseg_core.io import read_labels
-from medseg_core.training import TrainConfig, load_folder, train
+from medseg_core.finetune import FINETUNE_DEFAULTS, FineTuneJob, finetune_config, finetune_iter
+from medseg_core.finetune_data import plan_validation, sources_from_folder
+from medseg_core.io import read_image, read_labels
+from medseg_core.progress import drain
+from medseg_core.scoring import Sample, score_iter
 
 FOLDER = DATA / "dsb2018"
 HIGH_MAG_AREA = 550
@@ -66,38 +70,45 @@ def draw(subset: str, rows: dict[str, dict], val: set[str], seed: int) -> tuple[
 
 
 def score(model, names: list[str]) -> dict:
-    r = evaluate_folders(model, FOLDER / "images", FOLDER / "masks", names=names)
+    samples = [
+        Sample(read_image(FOLDER / "images" / f"{n}.png").array, read_labels(FOLDER / "masks" / f"{n}.tif"), n)
+        for n in names
+    ]
+    r = drain(score_iter(model, samples)).report()
     return {"dice": r["pixel"]["f1"], "ap50": r["objects"]["0.5"]["ap"], "dsb": r["objects"]["map_50_95"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subset", choices=("he-high-mag", "he"), default="he-high-mag")
+    parser.add_argument("--subset", nargs="+", choices=("he-high-mag", "he"), default=["he-high-mag", "he"])
     parser.add_argument("--minutes", type=float, default=3.0, help="CPU budget of each fine-tuning")
     parser.add_argument("--repeats", type=int, default=3, help="independent draws of the 5 shots")
-    parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args()
     rows = {r["name"]: r for r in csv.DictReader(open(FOLDER / "index.csv"))}
     val = set((ROOT / "resources" / "models" / "splits" / "nuclei_val.txt").read_text().split())
     base = medseg_core.load_model("nuclei", device="cpu")
-    print(f"subset {args.subset}; {args.minutes} min per fine-tuning on the CPU ({torch.get_num_threads()} threads), lr {args.lr}")
-    print(f"{'repeat':<8}{'steps':>6}  {'Dice':>13}  {'AP@0.5':>13}  {'DSB':>13}")
-    gains = []
-    for seed in range(args.repeats):
-        shots, held_back = draw(args.subset, rows, val, seed)
-        before = score(base, held_back)
-        start = build_start_model("nuclei", name="nuclei-finetuned")
-        config = TrainConfig(
-            epochs=None, max_minutes=args.minutes, steps_per_epoch=20, batch_size=4, crop=256, lr=args.lr,
-            freeze_batchnorm=True, device="cpu", seed=seed,
-        )
-        result = train(start, load_folder(FOLDER, start.info, names=shots), [], config)
-        after = score(result.model, held_back)
-        gains.append({k: after[k] - before[k] for k in before})
-        cells = "  ".join(f"{before[k]:.3f} → {after[k]:.3f}" for k in ("dice", "ap50", "dsb"))
-        print(f"{seed:<8}{result.steps:>6}  {cells}   ({len(held_back)} held-back images; shots {', '.join(shots)})")
-    mean = {k: float(np.mean([g[k] for g in gains])) for k in gains[0]}
-    print(f"mean gain over {args.repeats} repeats: Dice {mean['dice']:+.3f}, AP@0.5 {mean['ap50']:+.3f}, DSB {mean['dsb']:+.3f}")
+    everything = {s.name: s for s in sources_from_folder(FOLDER, count=False)}
+    print(f"{args.minutes} min per fine-tuning on the CPU ({torch.get_num_threads()} threads); defaults {FINETUNE_DEFAULTS}")
+    for subset in args.subset:
+        print(f"\nsubset {subset}")
+        print(f"{'repeat':<8}{'steps':>6}  {'Dice':>13}  {'AP@0.5':>13}  {'DSB':>13}  result")
+        gains = []
+        for seed in range(args.repeats):
+            shots, held_back = draw(subset, rows, val, seed)
+            before = score(base, held_back)
+            job = FineTuneJob(
+                base="nuclei", name="nuclei-finetuned", out_path=ROOT / "runs" / "nuclei-finetuned.safetensors",
+                plan=plan_validation([everything[n] for n in shots], seed=seed),
+                config=finetune_config(epochs=None, max_minutes=args.minutes, device="cpu", seed=seed),
+            )
+            outcome = drain(finetune_iter(job))
+            after = score(medseg_core.load_model(outcome.path, device="cpu"), held_back)
+            gains.append({k: after[k] - before[k] for k in before})
+            cells = "  ".join(f"{before[k]:.3f} → {after[k]:.3f}" for k in ("dice", "ap50", "dsb"))
+            kept = "improved" if outcome.improved else "kept the base model"
+            print(f"{seed:<8}{outcome.steps:>6}  {cells}  {kept} ({len(held_back)} test images; shots {', '.join(shots)})")
+        mean = {k: float(np.mean([g[k] for g in gains])) for k in gains[0]}
+        print(f"{subset}: mean gain over {args.repeats} repeats: Dice {mean['dice']:+.3f}, AP@0.5 {mean['ap50']:+.3f}, DSB {mean['dsb']:+.3f}")
 
 
 if __name__ == "__main__":
