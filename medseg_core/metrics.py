@@ -374,6 +374,7 @@ class _Overlap:
         self.inter = inter.astype(np.int64)
         union = pred_area[self.pi - 1] + true_area[self.ti - 1] - self.inter
         self.iou = self.inter / union
+        self.pred_area, self.true_area = pred_area, true_area
 
     def match(self, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One-to-one matching among the pairs with IoU >= ``threshold``.
@@ -480,6 +481,51 @@ def match_instances(pred_labels: np.ndarray, true_labels: np.ndarray, iou_thresh
     return _match_record(overlap, float(iou_threshold))
 
 
+def _aji(overlap: _Overlap) -> float | None:
+    """Aggregated Jaccard Index of one image (None when both label images are empty).
+
+    Each true object is paired with the predicted object of highest IoU
+    among those overlapping it (a prediction may serve several); ``C`` sums
+    the pairs' intersections, ``U`` their unions plus the areas of unpaired
+    true objects and of predictions paired with none (Kumar et al. 2017).
+    """
+    if overlap.n_pred == 0 and overlap.n_true == 0:
+        return None
+    # the highest-IoU pair of each true object (ties: the lowest prediction number)
+    order = np.lexsort((-overlap.iou, overlap.ti))
+    ti = overlap.ti[order]
+    first = np.ones(ti.size, dtype=bool)
+    first[1:] = ti[1:] != ti[:-1]
+    best = order[first]
+    c = int(overlap.inter[best].sum())
+    # a prediction paired with several true objects counts in each of their unions
+    u = int(overlap.true_area.sum()) + int(overlap.pred_area[overlap.pi[best] - 1].sum()) - c
+    used = np.unique(overlap.pi[best]).astype(np.intp)
+    unused = np.ones(overlap.n_pred, dtype=bool)
+    unused[used - 1] = False
+    u += int(overlap.pred_area[unused].sum())
+    return c / u if u else 1.0
+
+
+def aggregated_jaccard_index(pred_labels: np.ndarray, true_labels: np.ndarray) -> float:
+    """Aggregated Jaccard Index (AJI) of one pair of instance label images.
+
+    AJI (Kumar et al., IEEE TMI 2017; the MoNuSeg 2018 challenge metric)
+    penalises both missed pixels and false objects: every true object is
+    paired with its best-overlapping prediction and
+    ``AJI = sum |G ∩ S| / (sum |G ∪ S| + sum of unpaired predictions' areas)``.
+    Two empty label images score 1.0.
+
+    Examples
+    --------
+    >>> truth = np.array([[1, 1, 0, 2, 2]])
+    >>> aggregated_jaccard_index(np.array([[1, 1, 0, 0, 0]]), truth)  # the second object missed
+    0.5
+    """
+    value = _aji(_Overlap(pred_labels, true_labels))
+    return 1.0 if value is None else value
+
+
 def _match_record(overlap: _Overlap, threshold: float) -> dict:
     mp, mt, mi = overlap.match(threshold)
     tp = int(mp.size)
@@ -561,6 +607,8 @@ class ObjectMetricAccumulator:
         self._all = tuple(sorted(set(self.thresholds) | set(DSB_THRESHOLDS)))
         self._counts = {t: np.zeros(3, dtype=np.int64) for t in self._all}  # tp, fp, fn
         self._iou_sum = {t: 0.0 for t in self._all}
+        self._aji: list[float] = []
+        self._pq: list[float] = []
         self.n_images = 0
         self.n_pred = 0
         self.n_true = 0
@@ -572,6 +620,12 @@ class ObjectMetricAccumulator:
             record = _match_record(overlap, t)
             self._counts[t] += (record["tp"], record["fp"], record["fn"])
             self._iou_sum[t] += float(record["matched_ious"].sum())
+            if t == 0.5 and record["tp"] + record["fp"] + record["fn"]:
+                scores = _object_scores(record["tp"], record["fp"], record["fn"], float(record["matched_ious"].sum()))
+                self._pq.append(scores["pq"])
+        aji = _aji(overlap)
+        if aji is not None:
+            self._aji.append(aji)
         self.n_images += 1
         self.n_pred += overlap.n_pred
         self.n_true += overlap.n_true
@@ -585,12 +639,19 @@ class ObjectMetricAccumulator:
             ``"thresholds"``: ``{t: {"tp", "fp", "fn", "ap", "precision",
             "recall", "f1", "pq", "sq", "rq"}}`` keyed by float threshold;
             ``"map_50_95"``: mean ``ap`` over :data:`DSB_THRESHOLDS`;
-            ``"n_images"``, ``"n_pred"``, ``"n_true"``: totals.
+            ``"aji"``: Aggregated Jaccard Index, the mean over images
+            (:func:`aggregated_jaccard_index`; as MoNuSeg reports it);
+            ``"pq"``: panoptic quality at IoU 0.5, the mean over images
+            (as HoVer-Net reports it; the pooled one is under ``thresholds``);
+            ``"n_images"``, ``"n_pred"``, ``"n_true"``: totals. Images with
+            no object in either label image are left out of both means.
         """
         scores = {t: _object_scores(*(int(v) for v in self._counts[t]), self._iou_sum[t]) for t in self._all}
         return {
             "thresholds": {t: scores[t] for t in self.thresholds},
             "map_50_95": float(np.mean([scores[t]["ap"] for t in DSB_THRESHOLDS])),
+            "aji": float(np.mean(self._aji)) if self._aji else 1.0,
+            "pq": float(np.mean(self._pq)) if self._pq else 1.0,
             "n_images": self.n_images,
             "n_pred": self.n_pred,
             "n_true": self.n_true,

@@ -101,7 +101,15 @@ class Scores:
         return flat
 
     def report(self) -> dict:
-        """The nested form: ``{"model", "n_images", "pixel", "objects" | "per_class_dice", ...}``."""
+        """The nested form ``medseg evaluate`` prints.
+
+        ``{"model", "n_images", "pixel": {...}}`` plus, for instance models,
+        ``"objects"`` (AP, F1, precision, recall at IoU 0.5, 0.75, 0.9 and
+        ``map_50_95``), ``"aji"`` and ``"pq"`` (per-image means, see
+        :class:`~medseg_core.metrics.ObjectMetricAccumulator`) and
+        ``"count_error"``; for semantic models ``"per_class_dice"`` and
+        ``"pixel_error"``.
+        """
         flat = self.metrics()
         result = {
             "model": self.info.name,
@@ -115,6 +123,8 @@ class Scores:
                 for t in REPORTED_IOUS
             }
             result["objects"]["map_50_95"] = float(objects["map_50_95"])
+            result["aji"] = float(objects["aji"])
+            result["pq"] = float(objects["pq"])
             errors = [abs(pred - true) for _, true, pred in self.counts]
             result["count_error"] = {
                 "mean_absolute": float(np.mean(errors)) if errors else 0.0,
