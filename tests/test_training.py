@@ -230,3 +230,26 @@ def test_crops_of_small_images_mirror_image_and_targets_alike():
     foreground = targets[0, 0] > 0.5
     assert (bright == foreground).mean() > 0.97  # without mirrored targets: ~0.9 on this image
     assert foreground[60:, :].any()  # the padded part holds mirrored nuclei
+
+
+def test_stain_jitter_changes_colour_not_geometry():
+    from skimage import data
+    from skimage.color import rgb2hed
+
+    rgb = torch.from_numpy(data.immunohistochemistry()[:64, :64].astype(np.float32) / 255).permute(2, 0, 1)[None]
+    images = rgb.repeat(4, 1, 1, 1)
+    targets = torch.zeros(4, 3, 64, 64)
+    off = AugmentConfig(flips=False, rot90=False, scale=(1, 1), rotation_deg=0, elastic=0, gamma=(1, 1),
+                        contrast=(1, 1), noise=0, blur_probability=0)
+    same, _ = augment_batch(images, targets, off, torch.Generator().manual_seed(0), semantic=False)
+    torch.testing.assert_close(same, images)
+    on = AugmentConfig(**{**off.__dict__, "stain": 0.3})
+    out, out_targets = augment_batch(images, targets, on, torch.Generator().manual_seed(0), semantic=False)
+    assert out.shape == images.shape and torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    assert torch.equal(out_targets, targets)
+    assert (out[0] - images[0]).abs().mean() > 0.01  # colours moved
+    assert not torch.allclose(out[0], out[1])  # each image its own jitter
+    # the haematoxylin channel of the result stays correlated with the original's: same structures
+    h0 = rgb2hed(images[0].permute(1, 2, 0).numpy())[..., 0].ravel()
+    h1 = rgb2hed(out[0].permute(1, 2, 0).numpy())[..., 0].ravel()
+    assert np.corrcoef(h0, h1)[0, 1] > 0.9

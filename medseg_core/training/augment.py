@@ -20,7 +20,12 @@ from .data import Pair
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Strength of each augmentation (0 or False switches one off)."""
+    """Strength of each augmentation (0 or False switches one off).
+
+    ``stain`` perturbs the haematoxylin, eosin and DAB amounts of colour
+    (3-channel) images in stain space (Tellez et al. 2018): each stain's
+    optical density is scaled by ``1 ± stain`` and shifted by ``± stain / 10``.
+    """
 
     flips: bool = True
     rot90: bool = True
@@ -31,6 +36,7 @@ class AugmentConfig:
     contrast: tuple[float, float] = (0.75, 1.3)
     noise: float = 0.03
     blur_probability: float = 0.2
+    stain: float = 0.0
 
 
 def sample_crops(
@@ -115,6 +121,8 @@ def augment_batch(
         targets = F.grid_sample(targets, grid, mode=mode, padding_mode="reflection", align_corners=False)
         if not semantic:
             targets[:, 0] = (targets[:, 0] > 0.5).float()
+    if config.stain > 0 and images.shape[1] == 3:
+        images = _stain_jitter(images, config.stain, rand)
     images = _intensity(images, config, rand)
     return images.contiguous(), targets.contiguous()
 
@@ -134,6 +142,27 @@ def _affine_grid(n: int, size: torch.Size, config: AugmentConfig, rand, device) 
         field = F.interpolate(coarse, size=tuple(size), mode="bicubic", align_corners=False)
         grid = grid + field.permute(0, 2, 3, 1)
     return grid
+
+
+#: Ruifrok & Johnston's stain vectors (rows: haematoxylin, eosin, DAB) in RGB optical density, as scikit-image's ``rgb2hed``.
+_HED = torch.tensor([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])
+
+
+def _stain_jitter(images: torch.Tensor, strength: float, rand) -> torch.Tensor:
+    """Scale and shift each stain's optical density; images are taken as transmittance in 0..1."""
+    n = images.shape[0]
+    stains = _HED / _HED.norm(dim=1, keepdim=True)
+    to_stain = torch.linalg.inv(stains).to(images.device)
+    stains = stains.to(images.device)
+    density = -torch.log(images.clamp(1e-3, 1.0))  # (N, 3, H, W)
+    amounts = torch.einsum("nchw,cs->nshw", density, to_stain)
+    alpha = 1 + (rand(n, 3, 1, 1) * 2 - 1) * strength
+    beta = (rand(n, 3, 1, 1) * 2 - 1) * strength / 10
+    density = torch.einsum("nshw,sc->nchw", amounts * alpha + beta, stains)
+    jittered = torch.exp(-density).clamp(0, 1)
+    # pixels outside the transmittance range (percentile normalisation overshoots) keep their value
+    inside = (images > 1e-3) & (images <= 1.0)
+    return torch.where(inside.all(dim=1, keepdim=True), jittered, images)
 
 
 def _intensity(images: torch.Tensor, config: AugmentConfig, rand) -> torch.Tensor:
