@@ -5,6 +5,7 @@ Usage (from the repository root)::
     python tools/train_shipped.py nuclei --minutes 80
     python tools/train_shipped.py em-membranes --minutes 20
     python tools/train_shipped.py cxr-lungs --minutes 20
+    python tools/train_shipped.py nuclei-he --minutes 60
 
 On a GPU machine, copy the dataset into the repository first (``cp -r
 ../shared/data/dsb2018 work_data/``; ``work_data/`` is git-ignored and small
@@ -99,6 +100,31 @@ SPECS = {
             augment=AugmentConfig(flips=False, rot90=False, rotation_deg=10.0),
         ),
     ),
+    "nuclei-he": dict(
+        data="monuseg",
+        # plus the stained-tissue tiles of dsb2018's nuclei training split (never its validation split)
+        extra_train="dsb2018",
+        info=dict(
+            task="instance",
+            classes=["background", "nucleus"],
+            # full input resolution: H&E chromatin texture matters; the output works at stride 2
+            architecture=UNetConfig(
+                in_channels=3, out_channels=2, depth=4, width=16, stem_stride=2, encoder="efficientnet-lite0"
+            ).to_dict(),
+            input_scale=1.0,
+            postprocess={"threshold": 0.5, "seed_threshold": 0.3, "prominence": 0.2, "min_size": 20},
+            description=(
+                "Nuclei in H&E-stained histology (MoNuSeg 2018, Kumar et al.; plus the stained-tissue tiles of "
+                "the 2018 Data Science Bowl). Trained on MoNuSeg (CC BY-NC-SA 4.0): NON-COMMERCIAL AND "
+                "RESEARCH USE ONLY."
+            ),
+        ),
+        class_map=None,
+        train=dict(
+            batch_size=8, crop=256, lr=1e-3, encoder_lr_scale=0.3, steps_per_epoch=100,
+            augment=AugmentConfig(stain=0.15),
+        ),
+    ),
 }
 
 
@@ -117,7 +143,16 @@ def split_names(name: str, folder: Path, seed: int = 0) -> tuple[list[str], list
     if name == "cxr-lungs":
         rows = {r["stem"]: r["patientid"] for r in csv.DictReader(open(folder / "manifest.csv"))}
         return split_pairs(stems, 0.2, seed, groups=[rows[s] for s in stems])
+    if name == "nuclei-he":  # 6 of 30 tiles; the first 12 characters of a TCGA barcode name the patient
+        return split_pairs(stems, 6 / len(stems), seed, groups=[s[:12] for s in stems])
     return split_pairs(stems, 4 / len(stems), seed)
+
+
+def stained_tissue_training_tiles(dsb_folder: Path) -> list[str]:
+    """dsb2018's colour H&E tiles (brightfield, 256 px high) in the ``nuclei`` training split."""
+    rows = list(csv.DictReader(open(dsb_folder / "index.csv")))
+    _, val = split_names("nuclei", dsb_folder)
+    return sorted(r["name"] for r in rows if r["modality"] == "brightfield" and r["height"] == "256" and r["name"] not in val)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.data_root / spec["data"]
     info = ModelInfo(
         name=args.name,
-        training={"data": f"{spec['data']} (../shared/data/{spec['data']})", "split": "seeded, see splits/"},
+        training={"data": data_text(spec), "split": "seeded, see splits/"},
         **{**spec["info"], **({"input_scale": args.input_scale} if args.input_scale else {})},
     )
     train_names, val_names = split_names(args.name, folder)
@@ -147,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     (splits / f"{args.name}_val.txt").write_text("\n".join(sorted(val_names)) + "\n")
     print(f"{args.name}: {len(train_names)} training, {len(val_names)} validation images", flush=True)
     train_pairs = load_folder(folder, info, spec["class_map"], names=train_names)
+    if spec.get("extra_train"):
+        extra = args.data_root / spec["extra_train"]
+        extra_names = stained_tissue_training_tiles(extra)
+        train_pairs += load_folder(extra, info, names=extra_names)
+        print(f"{args.name}: plus {len(extra_names)} training images from {spec['extra_train']}", flush=True)
     val_pairs = load_folder(folder, info, spec["class_map"], names=val_names)
     out = args.out or ROOT / "resources" / "models" / f"{args.name}.safetensors"
     log_path = ROOT / "runs" / f"{args.name}.csv"
@@ -192,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     result.model.to("cpu").save(out, half=True)
     print(f"saved {out} after {result.steps} steps, {result.minutes:.1f} min: {result.metrics}", flush=True)
     return 0
+
+
+def data_text(spec: dict) -> str:
+    text = f"{spec['data']} (../shared/data/{spec['data']})"
+    if spec.get("extra_train"):
+        text += f" plus the stained-tissue tiles of {spec['extra_train']}'s nuclei training split"
+    return text
 
 
 def _start_weights(info: ModelInfo) -> str:
