@@ -8,7 +8,15 @@ from __future__ import annotations
 
 
 class MedsegError(Exception):
-    """Base class of every error MedSeg raises on purpose."""
+    """Base class of every error MedSeg raises on purpose.
+
+    Line breaks in the message are escaped (``\\n``), so that it always
+    prints as one line, whatever file content it quotes.
+    """
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        text = str(message).replace("\r", "\\r").replace("\n", "\\n")
+        super().__init__(text, *args)
 
 
 class MedsegIOError(MedsegError):

@@ -4,8 +4,15 @@ A MedSeg model file is a single ``.safetensors`` file. Its tensors are the
 U-Net weights; its header metadata holds one key, ``"medseg"``, whose value
 is the JSON form of :class:`ModelInfo` (architecture, input normalisation,
 class names, task, training data, metrics, parent model). Loading never
-unpickles anything, and a file whose tensors do not match its declared
-architecture is refused.
+unpickles anything.
+
+A file from elsewhere is checked before it can cost memory or time: the
+header's size, then the metadata against its schema
+(:mod:`medseg_core.model_schema`), then the names, shapes and types of the
+tensors listed in the header against those of the declared architecture
+(built on PyTorch's ``meta`` device, which allocates nothing), and only
+then are the weights read, and refused if any is NaN or infinite. Every
+refusal is one :class:`~medseg_core.errors.ModelFileError` line.
 """
 
 from __future__ import annotations
@@ -23,11 +30,15 @@ from safetensors.torch import save_file
 
 from .atomic import atomic_path
 from .errors import ModelFileError
+from .model_schema import FORMAT_VERSION, TASKS, parse_metadata
 from .unet import UNet, UNetConfig, fuse_batchnorm
 
-FORMAT_VERSION = 1
-TASKS = ("semantic", "instance")
 METADATA_KEY = "medseg"
+#: Largest safetensors header read (bytes); the shipped models' headers are about 11 kB.
+MAX_HEADER_BYTES = 4 * 2**20
+#: safetensors dtype names accepted for floating-point and for integer tensors.
+_FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64"})
+_INT_DTYPES = frozenset({"I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64"})
 
 
 @dataclass
@@ -116,23 +127,16 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, text: str) -> "ModelInfo":
-        """Parse the JSON written by :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ModelFileError(f"model metadata is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ModelFileError("model metadata must be a JSON object")
+        """Parse the JSON written by :meth:`to_json`.
+
+        Raises
+        ------
+        ModelFileError
+            Not JSON, or a field of the wrong type or out of range (see
+            :mod:`medseg_core.model_schema`).
+        """
+        data = parse_metadata(text)
         known = set(cls.__dataclass_fields__)
-        missing = {"name", "task", "classes", "architecture"} - set(data)
-        if missing:
-            raise ModelFileError(f"model metadata lacks {sorted(missing)}")
-        version = data.get("format_version", FORMAT_VERSION)
-        if version > FORMAT_VERSION:
-            raise ModelFileError(
-                f"model file format {version} is newer than this MedSeg understands "
-                f"({FORMAT_VERSION}); update MedSeg"
-            )
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def summary(self) -> str:
@@ -242,7 +246,14 @@ class SegmentationModel:
 
 
 def read_info(path: str | os.PathLike) -> ModelInfo:
-    """Read only the metadata of a model file (fast: no weights loaded)."""
+    """Read only the metadata of a model file (fast: no weights loaded).
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, not a safetensors file, or its metadata is
+        missing or breaks the schema; never any other exception.
+    """
     path = Path(path)
     with open_safetensors(path) as handle:
         return _info_from(handle, path)
@@ -261,29 +272,60 @@ def load_model_file(path: str | os.PathLike, device: str | torch.device = "cpu")
     Raises
     ------
     ModelFileError
-        The file is missing, not a safetensors file, has no MedSeg metadata,
-        or its tensors do not match the declared architecture.
+        The file is missing, not a safetensors file, has no MedSeg metadata
+        or metadata that breaks the schema, its tensors do not match the
+        declared architecture (checked from the header, before any weight is
+        read or any network built), or a weight is NaN or infinite.
     """
     path = Path(path)
     with open_safetensors(path) as handle:
         info = _info_from(handle, path)
-        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-    tensors = _current_keys(tensors)
+        names = _current_keys({key: key for key in handle.keys()})
+        _check_tensor_headers(handle, names, expected_tensors(info.config), path)
+        tensors = {name: _read_finite(handle, key, name, path) for name, key in names.items()}
     net = UNet(info.config)
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    extra = sorted(set(tensors) - set(expected))
-    wrong = sorted(k for k in expected if k in tensors and tensors[k].shape != expected[k].shape)
-    if missing or extra or wrong:
-        detail = "; ".join(
-            f"{what}: {', '.join(keys[:3])}{'...' if len(keys) > 3 else ''}"
-            for what, keys in (("missing", missing), ("unexpected", extra), ("wrong shape", wrong))
-            if keys
-        )
-        raise ModelFileError(f"{path.name}: weights do not match the metadata ({detail})")
     net.load_state_dict(tensors)
     net.eval()
     return SegmentationModel(info=info, net=net.to(device), source=path)
+
+
+def expected_tensors(config: UNetConfig) -> dict[str, torch.Tensor]:
+    """The state dict of a :class:`UNet` for ``config`` as ``meta`` tensors: names, shapes, dtypes, no memory."""
+    with torch.device("meta"):
+        return UNet(config).state_dict()
+
+
+def _check_tensor_headers(handle: Any, names: dict[str, str], expected: dict[str, torch.Tensor], path: Path) -> None:
+    """Compare the header's tensor names, shapes and dtypes with ``expected``, reading no tensor.
+
+    ``names`` maps each current tensor name to its key in the file.
+    """
+    missing = sorted(set(expected) - set(names))
+    extra = sorted(set(names) - set(expected))
+    wrong = []
+    for name in sorted(set(expected) & set(names)):
+        piece = handle.get_slice(names[name])
+        dtypes = _FLOAT_DTYPES if expected[name].is_floating_point() else _INT_DTYPES
+        if list(piece.get_shape()) != list(expected[name].shape) or piece.get_dtype() not in dtypes:
+            wrong.append(name)
+    if missing or extra or wrong:
+        detail = "; ".join(
+            f"{what}: {', '.join(key[:60] for key in keys[:3])}{'...' if len(keys) > 3 else ''}"
+            for what, keys in (("missing", missing), ("unexpected", extra), ("wrong shape or type", wrong))
+            if keys
+        )
+        raise ModelFileError(f"{path.name}: weights do not match the metadata ({detail})")
+
+
+def _read_finite(handle: Any, key: str, name: str, path: Path) -> torch.Tensor:
+    """Read one tensor; refuse NaN and infinite values."""
+    try:
+        tensor = handle.get_tensor(key)
+    except (SafetensorError, RuntimeError, ValueError) as exc:
+        raise ModelFileError(f"{path.name}: weight {name[:60]} cannot be read ({str(exc)[:200]})") from exc
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        raise ModelFileError(f"{path.name}: weight {name[:60]} holds NaN or infinite values")
+    return tensor
 
 
 def _current_keys(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -293,7 +335,11 @@ def _current_keys(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 class open_safetensors:
-    """Context manager around ``safe_open`` that turns failures into ModelFileError."""
+    """Context manager around ``safe_open`` that turns failures into ModelFileError.
+
+    The header's declared size is checked first (at most
+    :data:`MAX_HEADER_BYTES`), so a hostile header is not parsed.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -302,17 +348,32 @@ class open_safetensors:
         if not self.path.is_file():
             raise ModelFileError(f"model file not found: {self.path}")
         try:
+            _check_header_size(self.path)
             self.ctx = safe_open(str(self.path), framework="pt", device="cpu")
             return self.ctx.__enter__()
         except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-            raise ModelFileError(f"{self.path.name} is not a readable model file ({exc})") from None
+            raise ModelFileError(f"{self.path.name} is not a readable model file ({str(exc)[:200]})") from exc
 
     def __exit__(self, *exc: object) -> None:
         self.ctx.__exit__(*exc)
+
+
+def _check_header_size(path: Path) -> None:
+    """Refuse a file too short for a safetensors header, or whose header is over :data:`MAX_HEADER_BYTES`."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if len(head) < 8:
+        raise ValueError(f"{len(head)} bytes, too short for a safetensors header")
+    size = int.from_bytes(head, "little")
+    if size > MAX_HEADER_BYTES:
+        raise ValueError(f"its header claims {size:,} bytes, more than the {MAX_HEADER_BYTES:,} read")
 
 
 def _info_from(handle: Any, path: Path) -> ModelInfo:
     metadata = handle.metadata() or {}
     if METADATA_KEY not in metadata:
         raise ModelFileError(f"{path.name} has no MedSeg metadata; is it a MedSeg model?")
-    return ModelInfo.from_json(metadata[METADATA_KEY])
+    try:
+        return ModelInfo.from_json(metadata[METADATA_KEY])
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path.name}: {exc}") from exc

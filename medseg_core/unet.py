@@ -26,6 +26,23 @@ from . import efficientnet_lite
 NORMS = ("batch", "group", "instance", "none")
 ENCODERS = ("plain", "efficientnet-lite0")
 
+#: Largest channel counts a configuration may declare: the bounds keep a model file
+#: from asking for gigabytes of weights (the largest allowed U-Net has about 220
+#: million parameters; the shipped ones about 2 million).
+MAX_IN_CHANNELS = 16
+MAX_OUT_CHANNELS = 256
+MAX_WIDTH = 1024
+
+#: Allowed range of each integer field of :class:`UNetConfig`.
+_INT_RANGES = {
+    "in_channels": (1, MAX_IN_CHANNELS),
+    "out_channels": (1, MAX_OUT_CHANNELS),
+    "depth": (1, 6),
+    "width": (1, MAX_WIDTH // 4),
+    "stem_stride": (1, 2),
+    "max_width": (1, MAX_WIDTH),
+}
+
 
 @dataclass(frozen=True)
 class UNetConfig:
@@ -34,19 +51,20 @@ class UNetConfig:
     Parameters
     ----------
     in_channels : int
-        Channels of the input image.
+        Channels of the input image (1 to :data:`MAX_IN_CHANNELS`).
     out_channels : int
-        Channels of the output logits.
+        Channels of the output logits (1 to :data:`MAX_OUT_CHANNELS`).
     depth : int
-        Number of down-sampling steps after the stem.
+        Number of down-sampling steps after the stem (1 to 6).
     width : int
-        Channels of the first level; doubled at every level.
+        Channels of the first level; doubled at every level (1 to
+        ``MAX_WIDTH // 4``).
     norm : str
         One of ``"batch"``, ``"group"``, ``"instance"``, ``"none"``.
     stem_stride : int
         1 for full-resolution features, 2 to work at half resolution.
     max_width : int
-        Cap on the channels of the deepest levels.
+        Cap on the channels of the deepest levels (1 to :data:`MAX_WIDTH`).
     encoder : str
         ``"plain"``: U-Net convolution blocks (``width * 2**i`` channels at
         level ``i``). ``"efficientnet-lite0"``: EfficientNet-Lite0 levels
@@ -66,16 +84,13 @@ class UNetConfig:
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
-        if self.stem_stride not in (1, 2):
-            raise ValueError("stem_stride must be 1 or 2")
-        for name in ("in_channels", "out_channels", "width"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        if not 1 <= self.depth <= 6:
-            raise ValueError("depth must be between 1 and 6")
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r:.40}")
+        for name, (low, high) in _INT_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r:.40}")
         if self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r:.40}")
         if self.encoder != "plain":
             if self.norm != "batch":
                 raise ValueError(f"the {self.encoder} encoder needs norm 'batch'")
