@@ -7,38 +7,81 @@ from __future__ import annotations
 
 import io as _io
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_write_text
-from .errors import MedsegError
+from .counts import label_owners, read_counts, write_counts
+from .errors import MedsegError, MedsegIOError
 from .io import is_supported, read_image, read_labels, write_labels
+from .io.errors import WriteFailed, describe, library_errors, one_line
 from .measure import measure, measurements_to_csv
 from .metrics import ObjectMetricAccumulator, PixelMetricAccumulator
 from .model import SegmentationModel
+from .normalize import select_channel
+from .outputs import OutputPaths, display_path, is_output_name, plan_outputs, prepare_output_folder
+from .progress import Progress
+from .reference import check_reference
 from .segment import segment
 from .training.data import apply_class_map, file_stem, pair_files
 from .training.validate import summarize
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+def expand_inputs(
+    inputs: Iterable[str | os.PathLike], on_error: Callable[[Path, str], None] | None = None
+) -> list[Path]:
     """Files to segment: files as given, folders expanded to their images.
 
     A folder that is itself a DICOM series (MedSeg can read it as one image)
-    stays one input; other folders give their supported files, sorted.
-    Missing paths are kept so that the caller reports them.
+    stays one input; other folders give their supported files, sorted,
+    except hidden files and MedSeg's own label images (``*_labels.tif``), so
+    that an output folder given as input is not segmented again. Files named
+    one by one are always kept, and missing paths too, so that the caller
+    reports them. A path given twice counts once.
+
+    Parameters
+    ----------
+    inputs : iterable of path-like
+        Files and folders.
+    on_error : callable, optional
+        ``on_error(folder, message)`` for a folder that cannot be listed;
+        the other inputs are still expanded. Without it such a folder raises.
+
+    Raises
+    ------
+    MedsegIOError
+        A folder cannot be listed and there is no ``on_error``.
     """
     paths: list[Path] = []
+    seen: set[str] = set()
     for item in inputs:
         path = Path(item)
         if path.is_dir() and not is_supported(path):
-            paths += sorted(p for p in path.iterdir() if p.is_file() and is_supported(p))
+            try:
+                found = sorted(p for p in path.iterdir() if _is_image_to_segment(p))
+            except OSError as exc:
+                message = one_line(f'Cannot read "{display_path(path)}": {exc.strerror or describe(exc)}')
+                if on_error is None:
+                    raise MedsegIOError(message) from None
+                on_error(path, message)
+                continue
         else:
-            paths.append(path)
+            found = [path]
+        for p in found:
+            key = os.path.normcase(os.path.abspath(p))
+            if key not in seen:
+                seen.add(key)
+                paths.append(p)
     return paths
+
+
+def _is_image_to_segment(path: Path) -> bool:
+    return not path.name.startswith(".") and not is_output_name(path) and path.is_file() and is_supported(path)
 
 
 @dataclass
@@ -52,55 +95,106 @@ class FileOutcome:
 
 
 def segment_files(
-    paths: Iterable[Path],
+    paths: Sequence[Path],
     model: SegmentationModel,
     out_dir: str | os.PathLike,
     report: Callable[[FileOutcome], None] | None = None,
+    progress: Callable[[Path, Progress], None] | None = None,
+    *,
+    channel: int | None = None,
     **options,
 ) -> list[FileOutcome]:
     """Segment each file; write labels, per-object CSVs and ``counts.csv``.
 
-    A file that fails is recorded with its error message and skipped.
+    The output folder is checked before the first image. A file that fails
+    (unreadable, unwritable results, full disk) is recorded with a one-line
+    error and the next one is processed; ``counts.csv`` always gets the
+    files that succeeded, also when the run is interrupted.
 
     Parameters
     ----------
-    paths : iterable of Path
+    paths : sequence of Path
         Input files (see :func:`expand_inputs`).
     model : SegmentationModel
         The model.
     out_dir : path-like
-        Gets ``<stem>_labels.tif``, ``<stem>_objects.csv`` and ``counts.csv``.
+        Gets ``<stem>_labels.tif`` and ``<stem>_objects.csv`` per input, in
+        the input's subfolder and under a distinct name
+        (:func:`~medseg_core.outputs.plan_outputs`), and the rows of this
+        run appended to ``counts.csv`` (:mod:`medseg_core.counts`).
     report : callable, optional
         Called with each :class:`FileOutcome` as soon as it is known.
+    progress : callable, optional
+        ``progress(path, record)`` with every :class:`~medseg_core.Progress`
+        record of the engine (tiles done, slices...).
+    channel : int, optional
+        Channel to segment (see :func:`~medseg_core.normalize.select_channel`).
     **options
         Passed to :func:`~medseg_core.segment`.
+
+    Raises
+    ------
+    MedsegIOError
+        The output folder cannot be written, holds a ``counts.csv`` that is
+        not MedSeg's, or ``counts.csv`` could not be written at the end.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    outcomes = []
-    for path in paths:
-        outcome = FileOutcome(path)
-        try:
-            data = read_image(path)
-            result = segment(data.array, model, axes=data.meta.axes, **options)
-            stem = file_stem(path)
-            labels_path = write_labels(
-                out_dir / f"{stem}_labels.tif", result.labels, data.meta.spacing, unit=data.meta.unit
-            )
-            objects_path = out_dir / f"{stem}_objects.csv"
-            atomic_write_text(objects_path, _objects_csv(result.labels, data, path.name))
-            outcome.count = result.count
-            outcome.outputs = [labels_path, objects_path]
-        except MedsegError as exc:
-            outcome.error = str(exc)
-        except MemoryError:
-            outcome.error = f"{path.name}: not enough memory to segment this image"
-        outcomes.append(outcome)
-        if report is not None:
-            report(outcome)
-    rows = "".join(f"{o.path.name},{o.count}\n" for o in outcomes if o.error is None)
-    atomic_write_text(out_dir / "counts.csv", "file,count\n" + rows)
+    out_dir = prepare_output_folder(out_dir)
+    earlier = read_counts(out_dir)
+    plans = plan_outputs(paths, out_dir, label_owners(earlier))
+    run = datetime.now().astimezone().isoformat(timespec="seconds")
+    outcomes, rows = [], []
+    try:
+        for path, plan in zip(paths, plans):
+            on_progress = None if progress is None else partial(progress, path)
+            outcome = _segment_file(path, plan, model, on_progress, channel, options)
+            outcomes.append(outcome)
+            if outcome.error is None:
+                rows.append(_counts_row(outcome, plan, out_dir, model.info.name, run))
+            if report is not None:
+                report(outcome)
+    finally:
+        write_counts(out_dir, [*earlier, *rows])
     return outcomes
+
+
+def _segment_file(
+    path: Path,
+    plan: OutputPaths,
+    model: SegmentationModel,
+    progress: Callable[[Progress], None] | None,
+    channel: int | None,
+    options: dict,
+) -> FileOutcome:
+    """Segment one file and write its results; errors end up in the outcome."""
+    outcome = FileOutcome(path)
+    try:
+        data = read_image(path)
+        image, axes = select_channel(data.array, data.meta.axes, model.info.in_channels, channel)
+        result = segment(image, model, axes=axes, progress=progress, **options)
+        write_labels(plan.labels, result.labels, data.meta.spacing, unit=data.meta.unit)
+        with library_errors(plan.objects, "writing failed", WriteFailed, action="write"):
+            atomic_write_text(plan.objects, _objects_csv(result.labels, data, display_path(path.name)))
+        outcome.count = result.count
+        outcome.outputs = [plan.labels, plan.objects]
+    except MedsegError as exc:
+        outcome.error = str(exc)
+    except OSError as exc:
+        outcome.error = one_line(f'Cannot process "{display_path(path)}": {describe(exc)}')
+    except MemoryError:
+        outcome.error = f"{display_path(path.name)}: not enough memory to segment this image"
+    return outcome
+
+
+def _counts_row(outcome: FileOutcome, plan: OutputPaths, out_dir: Path, model: str, run: str) -> dict[str, object]:
+    return {
+        "file": display_path(outcome.path.name),
+        "count": outcome.count,
+        "input": display_path(os.path.abspath(outcome.path)),
+        "labels": display_path(plan.labels.relative_to(out_dir).as_posix()),
+        "objects": display_path(plan.objects.relative_to(out_dir).as_posix()),
+        "model": model,
+        "run": run,
+    }
 
 
 def _objects_csv(labels: np.ndarray, data, name: str) -> str:
@@ -135,6 +229,8 @@ def evaluate_folders(
     class_map: Mapping[int, int] | None = None,
     names: Iterable[str] | None = None,
     report: Callable[[str, int, int], None] | None = None,
+    *,
+    channel: int | None = None,
     **options,
 ) -> dict:
     """Segment every image that has a mask and score the result.
@@ -151,6 +247,8 @@ def evaluate_folders(
         Only these stems.
     report : callable, optional
         ``report(name, index, total)`` after each image.
+    channel : int, optional
+        Channel to segment (see :func:`~medseg_core.normalize.select_channel`).
 
     Returns
     -------
@@ -159,6 +257,12 @@ def evaluate_folders(
         iou}, "per_class_dice": {...}}`` (semantic) or ``"objects":
         {"0.5": {ap, f1, precision, recall}, "0.75": ..., "0.9": ...,
         "map_50_95": ...}`` (instance).
+
+    Raises
+    ------
+    InputError
+        A mask does not hold the model's classes, or instance labels
+        (:func:`~medseg_core.reference.check_reference`).
     """
     pairs = pair_files(images_dir, masks_dir)
     if names is not None:
@@ -175,7 +279,9 @@ def evaluate_folders(
         truth = read_labels(mask_path)
         if class_map:
             truth = apply_class_map(truth, class_map, mask_path.name)
-        pred = segment(data.array, model, axes=data.meta.axes, **options).labels
+        check_reference(truth, info, mask_path.name, mapped=bool(class_map))
+        image, axes = select_channel(data.array, data.meta.axes, info.in_channels, channel)
+        pred = segment(image, model, axes=axes, **options).labels
         if pred.shape != truth.shape:
             raise MedsegError(f"{mask_path.name}: mask {truth.shape} and image {pred.shape} differ in size")
         if instance:

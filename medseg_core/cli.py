@@ -1,34 +1,96 @@
 """The ``medseg`` command line: argument parsing and printing only.
 
 The work is done by :mod:`medseg_core.batch` and :mod:`medseg_core.training`.
+Nothing here imports torch at module level, so ``medseg --help`` and
+``medseg --version`` answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from . import __version__
 from .errors import MedsegError
+from .progress import Progress
+from .registry import MODEL_SUFFIX
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _whole_number(low: int) -> Callable[[str], int]:
+    """Argument type: an integer of at least ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be a whole number of at least {low}, got '{text}'")
+        return value
+
+    return parse
+
+
+def _number(
+    low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False
+) -> Callable[[str], float]:
+    """Argument type: a finite number from ``low`` to ``high`` (ends excluded when open)."""
+    if high == math.inf:
+        span = f"{'greater than' if low_open else 'at least'} {low:g}"
+    else:
+        span = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        ok = math.isfinite(value) and (value > low if low_open else value >= low)
+        ok = ok and (value < high if high_open else value <= high)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be a number {span}, got '{text}'")
+        return value
+
+    return parse
+
+
+def _model_file(text: str) -> Path:
+    """Argument type: a path ending in ``.safetensors``."""
+    if not text.lower().endswith(MODEL_SUFFIX):
+        raise argparse.ArgumentTypeError(f"a model file must end in {MODEL_SUFFIX}, got '{text}'")
+    return Path(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``medseg``."""
-    parser = argparse.ArgumentParser(prog="medseg", description="Segment, count and score images with U-Nets.")
+    parser = _Parser(prog="medseg", description="Segment, count and score images with U-Nets.")
     parser.add_argument("--version", action="version", version=f"medseg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     seg = sub.add_parser("segment", help="segment images and count objects")
-    seg.add_argument("inputs", nargs="+", help="image files or folders")
+    seg.add_argument("inputs", nargs="+", help="image files or folders (*_labels.tif files in folders are skipped)")
     seg.add_argument("--model", default="nuclei", help="model name or .safetensors file (default: nuclei)")
-    seg.add_argument("--out", required=True, type=Path, help="output folder")
+    seg.add_argument(
+        "--out", required=True, type=Path, help="output folder; counts.csv there gets one row per image, run after run"
+    )
     _add_inference_options(seg)
 
     ev = sub.add_parser("evaluate", help="score a model against reference masks")
-    ev.add_argument("--model", required=True)
+    ev.add_argument("--model", required=True, help="model name or .safetensors file")
     ev.add_argument("--images", required=True, type=Path)
     ev.add_argument("--masks", required=True, type=Path)
     ev.add_argument("--names", type=Path, help="text file of image stems to use (one per line)")
@@ -41,21 +103,25 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train or fine-tune a model")
     tr.add_argument("--data", required=True, type=Path, help="folder with images/ and masks/")
     tr.add_argument("--val", type=Path, help="validation folder (default: hold back --val-fraction)")
-    tr.add_argument("--val-fraction", type=float, default=0.2)
+    tr.add_argument("--val-fraction", type=_number(0, 1, high_open=True), default=0.2)
     tr.add_argument("--from", dest="base", help="model to fine-tune (name or file)")
     tr.add_argument("--task", choices=("instance", "semantic"), help="new model: task")
     tr.add_argument("--classes", help="new model: comma-separated class names, background first")
-    tr.add_argument("--channels", type=int, default=1, help="new model: input channels")
-    tr.add_argument("--out", required=True, type=Path, help="model file to write")
+    tr.add_argument("--channels", type=_whole_number(1), default=1, help="new model: input channels")
+    tr.add_argument("--out", required=True, type=_model_file, help="model file to write (.safetensors)")
     tr.add_argument("--name", help="model name stored in the file (default: file stem)")
     budget = tr.add_argument_group("budget (at least one)")
-    budget.add_argument("--epochs", type=int)
-    budget.add_argument("--minutes", type=float)
-    tr.add_argument("--steps-per-epoch", type=int, default=50)
-    tr.add_argument("--batch-size", type=int, default=8)
-    tr.add_argument("--crop", type=int, default=256)
-    tr.add_argument("--lr", type=float, help="learning rate (default 1e-3, which also suits fine-tuning a few images)")
-    tr.add_argument("--freeze-encoder-steps", type=int, default=0)
+    budget.add_argument("--epochs", type=_whole_number(1))
+    budget.add_argument("--minutes", type=_number(0, low_open=True))
+    tr.add_argument("--steps-per-epoch", type=_whole_number(1), default=50)
+    tr.add_argument("--batch-size", type=_whole_number(1), default=8)
+    tr.add_argument("--crop", type=_whole_number(16), default=256)
+    tr.add_argument(
+        "--lr",
+        type=_number(0, low_open=True),
+        help="learning rate (default 1e-3, which also suits fine-tuning a few images)",
+    )
+    tr.add_argument("--freeze-encoder-steps", type=_whole_number(0), default=0)
     tr.add_argument("--class-map", help="semantic masks: 'value:class,...'")
     tr.add_argument("--device", default="auto")
     tr.add_argument("--seed", type=int, default=0)
@@ -65,13 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    parser.add_argument("--tile", type=int, default=512, help="tile side in pixels")
-    parser.add_argument("--threshold", type=float, help="probability threshold")
-    parser.add_argument("--min-size", type=int, help="smallest object kept, in pixels")
+    parser.add_argument("--tile", type=_whole_number(64), default=512, help="tile side in pixels (at least 64)")
+    parser.add_argument("--threshold", type=_number(0, 1), help="probability threshold")
+    parser.add_argument("--min-size", type=_whole_number(0), help="smallest object kept, in pixels")
+    parser.add_argument(
+        "--channel",
+        type=_whole_number(0),
+        help="channel to segment (default: colour images whole, other multichannel images channel 0)",
+    )
 
 
 def _inference_options(args: argparse.Namespace) -> dict:
-    options = {"tile": args.tile}
+    """Engine options; the overlap follows the tile as in the app's Segment panel."""
+    options = {"tile": args.tile, "overlap": min(64, args.tile // 4), "channel": args.channel}
     if args.threshold is not None:
         options["threshold"] = args.threshold
     if args.min_size is not None:
@@ -81,7 +153,10 @@ def _inference_options(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``medseg``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train" and args.epochs is None and args.minutes is None:
+        parser.exit(2, "medseg train: error: give --epochs, --minutes or both (see 'medseg train --help')\n")
     try:
         return COMMANDS[args.command](args)
     except MedsegError as exc:
@@ -93,42 +168,91 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _segment(args: argparse.Namespace) -> int:
-    from .batch import expand_inputs, segment_files
+    from .batch import FileOutcome, expand_inputs, segment_files
+    from .outputs import display_path, prepare_output_folder
     from .segment import load_model
 
-    model = load_model(args.model, args.device)
-    paths = expand_inputs(args.inputs)
+    failed: list[FileOutcome] = []
+
+    def unreadable(folder: Path, message: str) -> None:
+        failed.append(FileOutcome(folder, error=message))
+        print(f"FAILED {display_path(folder)}: {message}", file=sys.stderr)
+
+    paths = expand_inputs(args.inputs, on_error=unreadable)
     if not paths:
         print("medseg: error: no images found in the given inputs", file=sys.stderr)
         return 2
+    prepare_output_folder(args.out)
+    model = load_model(args.model, args.device)
+    tiles = _TileProgress(len(paths), display_path)
 
-    def report(outcome) -> None:
+    def report(outcome: FileOutcome) -> None:
+        tiles.clear()
         if outcome.error:
-            print(f"FAILED {outcome.path}: {outcome.error}", file=sys.stderr)
+            print(f"FAILED {display_path(outcome.path)}: {outcome.error}", file=sys.stderr)
         else:
-            print(f"{outcome.path.name}: {outcome.count} objects")
+            print(f"{display_path(outcome.path)}: {outcome.count} objects")
 
-    outcomes = segment_files(paths, model, args.out, report=report, **_inference_options(args))
-    failed = sum(o.error is not None for o in outcomes)
-    print(f"{len(outcomes) - failed} of {len(outcomes)} files segmented; results in {args.out}")
-    return 1 if failed else 0
+    outcomes = failed + segment_files(paths, model, args.out, report, tiles, **_inference_options(args))
+    n_failed = sum(o.error is not None for o in outcomes)
+    print(
+        f"{len(outcomes) - n_failed} of {len(outcomes)} files segmented; results in {display_path(args.out)}, "
+        "their rows appended to counts.csv there"
+    )
+    return 1 if n_failed else 0
+
+
+class _TileProgress:
+    """Tiles done per image, on one stderr line rewritten in place (at most 10 times a second)."""
+
+    def __init__(self, total: int, display: Callable[[str], str] = str) -> None:
+        self.total = total
+        self.display = display
+        self.index = 0
+        self.path: Path | None = None
+        self.slice = ""
+        self.width = 0
+        self.shown_at = -math.inf
+
+    def __call__(self, path: Path, record: Progress) -> None:
+        if path != self.path:
+            self.path, self.index, self.slice = path, self.index + 1, ""
+        if record.stage == "normalise" and record.total > 1:
+            self.slice = f"slice {record.done + 1}/{record.total}, "
+        if record.stage != "network" or record.total < 1:
+            return
+        now = time.monotonic()
+        if record.done < record.total and now - self.shown_at < 0.1:
+            return
+        self.shown_at = now
+        text = f"[{self.index}/{self.total}] {self.display(path.name)}: {self.slice}tile {record.done}/{record.total}"
+        print("\r" + text.ljust(self.width), end="", file=sys.stderr, flush=True)
+        self.width = len(text)
+
+    def clear(self) -> None:
+        """Blank the progress line before a result is printed."""
+        if self.width:
+            print("\r" + " " * self.width + "\r", end="", file=sys.stderr, flush=True)
+            self.width = 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .batch import evaluate_folders, format_table, parse_class_map
+    from .outputs import check_output_file
     from .segment import load_model
 
-    model = load_model(args.model, args.device)
+    if args.json:
+        check_output_file(args.json)
+    class_map = parse_class_map(args.class_map)
     names = None
     if args.names:
         names = [line.strip() for line in args.names.read_text().splitlines() if line.strip()]
+    model = load_model(args.model, args.device)
 
     def report(name: str, index: int, total: int) -> None:
         print(f"\r[{index}/{total}] {name}", end="", file=sys.stderr, flush=True)
 
-    result = evaluate_folders(
-        model, args.images, args.masks, parse_class_map(args.class_map), names, report, **_inference_options(args)
-    )
+    result = evaluate_folders(model, args.images, args.masks, class_map, names, report, **_inference_options(args))
     print(file=sys.stderr)
     print(format_table(result), end="")
     if args.json:
@@ -139,22 +263,32 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from .registry import list_models
+    from .registry import scan_models
 
-    for entry in list_models():
+    entries, unreadable = scan_models()
+    for entry in entries:
         origin = "shipped" if entry.shipped else "user"
         print(f"{entry.name:<24} {origin:<8} {entry.info.task:<9} {', '.join(entry.info.classes)}")
         for key, value in entry.info.metrics.items():
             print(f"{'':<24} {key}: {value:.4f}")
         print(f"{'':<24} {entry.path}")
+    for bad in unreadable:
+        origin = "shipped" if bad.shipped else "user"
+        print(f"{bad.path.stem:<24} {origin:<8} unreadable: {bad.reason}")
+        print(f"{'':<24} {bad.path}")
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
     from .batch import parse_class_map
-    from .finetune import build_start_model
+    from .finetune import build_start_model, save_with_fallback
+    from .io.errors import describe
+    from .outputs import check_output_file
     from .training import TrainConfig, load_folder, split_pairs, train
 
+    check_output_file(args.out)
+    if args.log:
+        check_output_file(args.log)
     model = build_start_model(args.base, args.task, args.classes, args.channels, name=args.name or args.out.stem)
     class_map = parse_class_map(args.class_map)
     pairs = load_folder(args.data, model.info, class_map)
@@ -179,8 +313,19 @@ def _train(args: argparse.Namespace) -> int:
     )
     printer = _TrainPrinter(args.log)
     result = train(model, train_pairs, val_pairs, config, callback=printer)
-    result.model.to("cpu").save(args.out)
-    print(f"\nsaved {args.out} ({result.steps} steps, {result.minutes:.1f} min)")
+    try:
+        path, elsewhere = save_with_fallback(result.model.to("cpu"), args.out)
+    except Exception as exc:  # noqa: BLE001 - one line, whatever the writer raised
+        print(f"\nmedseg: error: could not save the trained model ({describe(exc)})", file=sys.stderr)
+        return 1
+    if elsewhere:
+        print(
+            f"\nmedseg: error: could not write {args.out}; the trained model was saved as {path} "
+            f"(use it as --model {path.stem})",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"\nsaved {path} ({result.steps} steps, {result.minutes:.1f} min)")
     return 0
 
 
@@ -194,6 +339,9 @@ class _TrainPrinter:
         self.start = time.perf_counter()
 
     def __call__(self, event) -> None:
+        if not hasattr(event, "metrics") and not hasattr(event, "loss"):  # a Progress record: validating
+            print(f"\r{event.message[:100]:<100}", end="", flush=True)
+            return
         if hasattr(event, "loss"):
             self.losses.append(event.loss)
             filled = int(30 * event.fraction)
@@ -206,12 +354,22 @@ class _TrainPrinter:
         mark = " (best)" if event.is_best else ""
         print(f"\repoch {event.epoch:>3}  loss {mean:.4f}  {metrics}{mark}" + " " * 10)
         if self.log:
-            with open(self.log, "a", encoding="utf-8") as fh:
+            self._log_row(event, mean)
+
+    def _log_row(self, event, mean: float) -> None:
+        """Append one epoch to the CSV log (a new log replaces an old file); a write error stops logging only."""
+        try:
+            with open(self.log, "a" if self.header_written else "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh, lineterminator="\n")
                 if not self.header_written:
-                    fh.write("epoch,step,elapsed_s,loss," + ",".join(event.metrics) + "\n")
+                    writer.writerow(["epoch", "step", "elapsed_s", "loss", *event.metrics])
                     self.header_written = True
-                values = ",".join(f"{v:.6f}" for v in event.metrics.values())
-                fh.write(f"{event.epoch},{event.step},{event.elapsed_s:.1f},{mean:.6f},{values}\n")
+                values = [f"{v:.6f}" for v in event.metrics.values()]
+                writer.writerow([event.epoch, event.step, f"{event.elapsed_s:.1f}", f"{mean:.6f}", *values])
+        except OSError as exc:
+            print(f"\nmedseg: warning: cannot write the log {self.log} ({exc.strerror or exc}); training goes on",
+                  file=sys.stderr)
+            self.log = None
 
 
 COMMANDS = {"segment": _segment, "evaluate": _evaluate, "models": _models, "train": _train}

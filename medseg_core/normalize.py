@@ -119,3 +119,52 @@ def normalized_channels(image: np.ndarray, channels: int, low: float = 1.0, high
         out[...] = chw  # a broadcasting assignment releases the GIL
         chw = out
     return chw
+
+
+def select_channel(
+    image: np.ndarray, axes: str, in_channels: int, channel: int | None = None
+) -> tuple[np.ndarray, str]:
+    """The part of a multichannel image a model segments: the rule of the app and the CLI.
+
+    Colour images (RGB, RGBA) and images with exactly the model's number of
+    channels are segmented whole. Any other multichannel image (2-channel
+    fluorescence, 5+ channels) is segmented one channel at a time: channel 0
+    unless ``channel`` says otherwise. The app opens such images as one
+    layer per channel and selects channel 0; ``medseg --channel`` picks
+    another one.
+
+    Parameters
+    ----------
+    image : ndarray
+        Pixels with axes ``axes``.
+    axes : str
+        ``"YX"``, ``"YXC"``, ``"ZYX"`` or ``"ZYXC"``.
+    in_channels : int
+        Input channels of the model.
+    channel : int, optional
+        Segment this channel (0-based), whatever the image holds.
+
+    Returns
+    -------
+    image : ndarray
+        ``image`` unchanged, or a view of one channel.
+    axes : str
+        The axes of the returned image.
+
+    Raises
+    ------
+    InputError
+        ``channel`` is not one of the image's channels.
+    """
+    if "C" not in axes:
+        if channel not in (None, 0):
+            raise InputError(f"channel {channel} was asked for, but the image has a single channel")
+        return image, axes
+    have = image.shape[axes.index("C")]
+    if channel is None:
+        if have in (3, 4) or have == in_channels:
+            return image, axes
+        channel = 0
+    if not 0 <= channel < have:
+        raise InputError(f"channel {channel} was asked for, but the image has channels 0 to {have - 1}")
+    return np.take(image, channel, axis=axes.index("C")), axes.replace("C", "")

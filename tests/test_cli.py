@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -123,3 +129,184 @@ def test_models_version_and_errors(capsys, tmp_path):
     assert __version__ in capsys.readouterr().out
     assert main(["segment", "x.png", "--model", "no-such-model", "--out", str(tmp_path)]) == 2
     assert "no model named" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- model names and paths
+def test_a_folder_named_like_a_model_does_not_hide_it(workspace, monkeypatch, capsys):
+    root, model_path, images, _ = workspace
+    from medseg_core.registry import resolve_model, user_models_dir
+
+    user_model = user_models_dir() / "tiny.safetensors"
+    user_model.write_bytes(model_path.read_bytes())
+    monkeypatch.chdir(root)
+    (root / "tiny").mkdir()  # a folder of the same name in the current folder
+    assert resolve_model("tiny") == user_model
+    assert main(["segment", str(images / "img0.png"), "--model", "tiny", "--out", str(root / "o")]) == 0
+    assert resolve_model(str(model_path)) == model_path  # a path ends in .safetensors
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("../tiny", "not a model name"),
+        ("bad*name", "not a usable model name"),
+        (" nuclei", "not a usable model name"),
+        ("missing.safetensors", "does not exist"),
+        ("notes.txt", "not a model file"),
+    ],
+)
+def test_model_names_are_validated_on_lookup(tmp_path, monkeypatch, name, message):
+    from medseg_core.errors import ModelFileError
+    from medseg_core.registry import resolve_model
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(ModelFileError, match=re.escape(message)):
+        resolve_model(name)
+
+
+def test_models_lists_an_unreadable_file_and_goes_on(workspace, capsys):
+    _, model_path, _, _ = workspace
+    from medseg_core.registry import user_models_dir
+
+    (user_models_dir() / "good.safetensors").write_bytes(model_path.read_bytes())
+    (user_models_dir() / "broken.safetensors").write_bytes(b"\x00garbage")
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "good " in out
+    [line] = [line for line in out.splitlines() if line.startswith("broken")]
+    assert "unreadable:" in line and len(line.split("unreadable:")[1].strip()) > 0
+
+
+# ---------------------------------------------------------------- evaluate: masks that are not the model's classes
+def _semantic_pair(tmp_path, mask: np.ndarray) -> list[str]:
+    model_path = make_tiny_model("semantic", in_channels=1, classes=["bg", "fg"]).save(tmp_path / "s.safetensors")
+    (tmp_path / "i").mkdir()
+    (tmp_path / "m").mkdir()
+    iio.imwrite(tmp_path / "i" / "a.png", np.random.default_rng(0).integers(0, 255, mask.shape, dtype=np.uint8))
+    iio.imwrite(tmp_path / "m" / "a.png", mask)
+    return ["evaluate", "--model", str(model_path), "--images", str(tmp_path / "i"), "--masks", str(tmp_path / "m")]
+
+
+def test_evaluate_refuses_0_255_masks_without_a_class_map(tmp_path, capsys):
+    args = _semantic_pair(tmp_path, np.where(np.eye(64, dtype=bool), 0, 255).astype(np.uint8))
+    assert main([*args, "--json", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "mask values 0, 255 are not classes" in err and "--class-map 0:0,255:1" in err
+    assert not (tmp_path / "r.json").exists()
+    # a class map that names a class the model lacks is refused too
+    assert main([*args, "--class-map", "0:0,255:2"]) == 2
+    assert "fix the --class-map" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_binary_masks_for_an_instance_model(workspace, capsys):
+    root, model_path, images, masks = workspace
+    for seed in range(3):
+        binary = (tifffile.imread(masks / f"img{seed}.tif") > 0).astype(np.uint8) * 255
+        tifffile.imwrite(masks / f"img{seed}.tif", binary)
+    args = ["evaluate", "--model", str(model_path), "--images", str(images), "--masks", str(masks)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "binary mask" in err and "not instance labels" in err and len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- options
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["segment", "x.png", "--out", "o", "--tile", "0"], "--tile"),
+        (["segment", "x.png", "--out", "o", "--tile", "-512"], "--tile"),
+        (["segment", "x.png", "--out", "o", "--min-size", "-5"], "--min-size"),
+        (["segment", "x.png", "--out", "o", "--threshold", "1.5"], "--threshold"),
+        (["segment", "x.png", "--out", "o", "--threshold", "nan"], "--threshold"),
+        (["segment", "x.png", "--out", "o", "--channel", "-1"], "--channel"),
+        (["evaluate", "--model", "m", "--images", "i", "--masks", "m", "--tile", "0"], "--tile"),
+        (["train", "--data", "d", "--out", "m.safetensors", "--minutes", "nan"], "--minutes"),
+        (["train", "--data", "d", "--out", "m.safetensors", "--minutes", "0"], "--minutes"),
+        (["train", "--data", "d", "--out", "m.safetensors", "--epochs", "0"], "--epochs"),
+        (["train", "--data", "d", "--out", "m.safetensors", "--epochs", "1", "--channels", "0"], "--channels"),
+        (["train", "--data", "d", "--out", "m.safetensors", "--epochs", "1", "--lr", "inf"], "--lr"),
+        (["train", "--data", "d", "--out", "m.safetensors", "--epochs", "1", "--val-fraction", "1"], "--val-fraction"),
+        (["train", "--data", "d", "--out", "m.safetensors", "--epochs", "1", "--batch-size", "0"], "--batch-size"),
+        (["train", "--data", "d", "--out", "model.pt", "--epochs", "1"], "--out"),
+        (["train", "--data", "d", "--out", "m.safetensors"], "--epochs, --minutes"),
+    ],
+)
+def test_bad_options_fail_in_the_parser_with_one_line(argv, option, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert option in err and "Traceback" not in err
+
+
+def test_version_and_help_do_not_import_torch():
+    for argv in (["--version"], ["--help"], ["segment", "--help"]):
+        code = (
+            "import sys\n"
+            "from medseg_core.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert "medseg" in done.stdout
+
+
+# ---------------------------------------------------------------- train: output place
+TRAIN_FAST = ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--crop", "64", "--device", "cpu"]
+
+
+def test_train_refuses_a_folder_or_read_only_out_before_training(workspace, monkeypatch, capsys):
+    root, _, _, _ = workspace
+    folder = root / "folder.safetensors"
+    folder.mkdir()
+    # --data does not exist: the output is checked before anything is loaded
+    args = ["train", "--data", str(root / "nowhere"), "--task", "instance", *TRAIN_FAST]
+    assert main([*args, "--out", str(folder)]) == 2
+    assert "it is a folder" in capsys.readouterr().err
+
+    locked = root / "locked"
+    locked.mkdir()
+    real_open = os.open
+
+    def read_only(path, *a, **k):  # running as root, chmod would not stop writes
+        if str(path).startswith(str(locked)):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(os, "open", read_only)
+    assert main([*args, "--out", str(locked / "m.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "Permission denied" in err and "Traceback" not in err
+
+
+def test_a_finished_training_is_never_lost(workspace, monkeypatch, capsys):
+    root, _, _, _ = workspace
+    import medseg_core.training
+    from medseg_core.model import SegmentationModel, read_info
+    from medseg_core.registry import user_models_dir
+
+    out = root / "new.safetensors"
+    finished = []
+    real_train, real_save = medseg_core.training.train, SegmentationModel.save
+
+    def train(*args, **kwargs):
+        result = real_train(*args, **kwargs)
+        finished.append(True)
+        return result
+
+    def save(self, path, **kwargs):  # the disk fills up while training
+        if finished and Path(path) == out:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_save(self, path, **kwargs)
+
+    monkeypatch.setattr(medseg_core.training, "train", train)
+    monkeypatch.setattr(SegmentationModel, "save", save)
+    assert main(["train", "--data", str(root), "--task", "instance", "--out", str(out), *TRAIN_FAST]) == 1
+    err = capsys.readouterr().err
+    fallback = user_models_dir() / "new.safetensors"
+    assert f"saved as {fallback}" in err and "Traceback" not in err
+    assert read_info(fallback).name == "new"
