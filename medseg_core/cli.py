@@ -205,7 +205,7 @@ def _segment(args: argparse.Namespace) -> int:
 class _TileProgress:
     """Tiles done per image, on one stderr line rewritten in place (at most 10 times a second)."""
 
-    def __init__(self, total: int, display: Callable[[str], str] = str) -> None:
+    def __init__(self, total: int, display: Callable[[Path], str] = str) -> None:
         self.total = total
         self.display = display
         self.index = 0
@@ -225,7 +225,7 @@ class _TileProgress:
         if record.done < record.total and now - self.shown_at < 0.1:
             return
         self.shown_at = now
-        text = f"[{self.index}/{self.total}] {self.display(path.name)}: {self.slice}tile {record.done}/{record.total}"
+        text = f"[{self.index}/{self.total}] {self.display(path)}: {self.slice}tile {record.done}/{record.total}"
         print("\r" + text.ljust(self.width), end="", file=sys.stderr, flush=True)
         self.width = len(text)
 

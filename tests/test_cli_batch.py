@@ -233,7 +233,7 @@ def test_progress_shows_tiles_per_image_on_stderr(tmp_path, model_path, capsys):
     _write_png(folder / "small.png", 64, 1)
     assert _segment(folder, "--model", model_path, "--out", tmp_path / "out", "--tile", "64") == 0
     captured = capsys.readouterr()
-    shown = re.findall(r"\[(\d)/2\] (\w+)\.png: tile (\d+)/(\d+)", captured.err)
+    shown = re.findall(r"\[(\d)/2\] \S*/(\w+)\.png: tile (\d+)/(\d+)", captured.err)
     finals = {(index, name): done for index, name, done, total in shown if done == total}
     assert set(finals) == {("1", "big"), ("2", "small")}
     assert int(finals[("1", "big")]) > 1 and finals[("2", "small")] == "1"
