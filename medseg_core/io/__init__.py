@@ -9,14 +9,20 @@ Typical use::
 
 Every failure is a :class:`medseg_core.errors.MedsegIOError` subclass (see
 :mod:`medseg_core.io.errors`) with a one-line message naming the file.
+Images are checked from their header before decoding: a plane of more than
+``MEDSEG_MAX_IMAGE_PIXELS`` pixels (environment variable, default one
+gigapixel) or an image larger than the free memory is refused with
+:class:`ImageTooLarge` (see :mod:`medseg_core.io.limits`).
 """
 
 from ..errors import MedsegIOError
 from .errors import (
     CorruptFile,
     FileNotFound,
+    ImageTooLarge,
     InvalidData,
     NoPixelData,
+    PermissionDenied,
     UnsupportedFormat,
     UnsupportedShape,
     WriteFailed,
@@ -31,9 +37,11 @@ __all__ = [
     "FileNotFound",
     "ImageData",
     "ImageMeta",
+    "ImageTooLarge",
     "InvalidData",
     "MedsegIOError",
     "NoPixelData",
+    "PermissionDenied",
     "UnsupportedFormat",
     "UnsupportedShape",
     "WriteFailed",

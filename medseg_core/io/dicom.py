@@ -10,6 +10,7 @@ from pydicom.errors import InvalidDicomError
 
 from .errors import CorruptFile, NoPixelData, UnsupportedShape, file_error, library_errors
 from .image import ImageData, make_image
+from .limits import check_image_size
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _PREAMBLE = 128
@@ -175,6 +176,43 @@ def rescale(array: np.ndarray, ds: pydicom.Dataset, frame: int | None = None) ->
     return out
 
 
+def check_declared_size(ds: pydicom.Dataset, path: Path, slices: int = 1) -> None:
+    """Refuse, before decoding, pixels too large for the limits of :mod:`medseg_core.io.limits`.
+
+    The size comes from Rows, Columns, NumberOfFrames, SamplesPerPixel and
+    BitsAllocated; nothing is checked when the header does not give it
+    (decoding then fails with its own message).
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        Header of one file.
+    path : pathlib.Path
+        The file, or the folder of a series (for messages).
+    slices : int, optional
+        Files of this size read together (a series).
+
+    Raises
+    ------
+    ImageTooLarge
+    """
+    try:
+        rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+        samples, bits = int(ds.get("SamplesPerPixel") or 1), int(ds.get("BitsAllocated") or 0)
+    except (TypeError, ValueError):
+        return
+    if rows < 1 or columns < 1:
+        return
+    if "DoubleFloatPixelData" in ds:
+        dtype = "float64"
+    elif "FloatPixelData" in ds:
+        dtype = "float32"
+    else:
+        dtype = f"uint{8 if bits <= 8 else 16 if bits <= 16 else 32 if bits <= 32 else 64}"
+    shape = (slices * frame_count(ds), rows, columns) + ((samples,) if samples > 1 else ())
+    check_image_size(path, shape if shape[0] > 1 else shape[1:], dtype, plane=(rows, columns))
+
+
 def decode_pixels(ds: pydicom.Dataset, path: Path) -> np.ndarray:
     """Return the stored pixel values of ``ds`` (no rescale).
 
@@ -182,6 +220,9 @@ def decode_pixels(ds: pydicom.Dataset, path: Path) -> np.ndarray:
     ------
     NoPixelData
         The dataset has no pixel data element.
+    ImageTooLarge
+        The header declares pixels beyond the decompression-bomb limit or
+        the free memory (checked before decoding).
     CorruptFile
         The pixels cannot be decoded (truncated, or a compression whose
         decoder is not installed).
@@ -189,6 +230,7 @@ def decode_pixels(ds: pydicom.Dataset, path: Path) -> np.ndarray:
     if not has_pixel_data(ds):
         raise file_error(NoPixelData, path, "DICOM file has no pixel data")
     with library_errors(path, "cannot decode DICOM pixel data"):
+        check_declared_size(ds, path)
         return np.asarray(ds.pixel_array)
 
 

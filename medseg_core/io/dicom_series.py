@@ -19,6 +19,7 @@ import numpy as np
 import pydicom
 
 from .dicom import (
+    check_declared_size,
     decode_pixels,
     fallback_slice_spacing,
     frame_count,
@@ -132,6 +133,8 @@ def read_dicom_series(folder: Path) -> ImageData:
         No DICOM file in it has pixel data.
     UnsupportedShape
         Slices of different sizes, or multi-frame files mixed into a series.
+    ImageTooLarge
+        The slices together exceed the free memory (checked before decoding).
     CorruptFile
         A slice of the chosen series cannot be decoded.
     """
@@ -150,6 +153,7 @@ def read_dicom_series(folder: Path) -> ImageData:
     sizes = {(int(ds.get("Rows", 0)), int(ds.get("Columns", 0))) for _, ds in items}
     if len(sizes) > 1:
         raise file_error(UnsupportedShape, folder, f"series has slices of different sizes {sorted(sizes)}")
+    check_declared_size(items[0][1], folder, slices=len(items))
     items, dz = _sorted_slices(items)
     slices, dtypes = [], set()
     for path, ds in items:

@@ -5,11 +5,19 @@ Every failure of :mod:`medseg_core.io` is a subclass of
 the file and what was wrong with it, e.g.::
 
     Cannot read "/data/cells.tif": not a readable TIFF file (TiffFileError: not a TIFF file)
+
+Only a file's own faults become these errors: what the reader libraries
+raise on a file they cannot parse, and operating-system errors. A bug in
+MedSeg's own code (an ``AttributeError`` in a reader, say) is logged and
+propagates unchanged; see :func:`library_errors`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import struct
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,9 +26,11 @@ from ..errors import MedsegIOError
 __all__ = [
     "CorruptFile",
     "FileNotFound",
+    "ImageTooLarge",
     "InvalidData",
     "MedsegIOError",
     "NoPixelData",
+    "PermissionDenied",
     "UnsupportedFormat",
     "UnsupportedShape",
     "WriteFailed",
@@ -28,7 +38,17 @@ __all__ = [
     "library_errors",
 ]
 
+logger = logging.getLogger(__name__)
+
 _MAX_DETAIL = 200
+
+#: Packages whose exceptions, or whose code raising any exception, mean a file they cannot parse.
+READER_LIBRARIES = frozenset({"tifffile", "imagecodecs", "PIL", "imageio", "pydicom", "nibabel"})
+
+#: Built-in exceptions by which parsers report bad input, wherever they are raised.
+_DATA_ERRORS = (OSError, ValueError, EOFError, struct.error, zlib.error)
+
+_OWN_PACKAGE = __name__.partition(".")[0]
 
 
 class _FileError(MedsegIOError):
@@ -68,6 +88,17 @@ class NoPixelData(CorruptFile):
 
 class UnsupportedShape(_FileError):
     """The image is too small, has no pixels, or has more axes than MedSeg handles."""
+
+
+class ImageTooLarge(_FileError):
+    """The header declares an image beyond the decompression-bomb limit or the free memory.
+
+    See :mod:`medseg_core.io.limits`; the image is refused before decoding.
+    """
+
+
+class PermissionDenied(_FileError):
+    """The operating system refused access to the file or folder."""
 
 
 class InvalidData(_FileError):
@@ -125,10 +156,19 @@ def library_errors(
     *,
     action: str = "read",
 ) -> Iterator[None]:
-    """Re-raise any library exception raised in the body as ``cls`` about ``path``.
+    """Re-raise a library's file error raised in the body as ``cls`` about ``path``.
 
-    :class:`MedsegIOError` passes through unchanged; ``MemoryError`` and
-    non-``Exception`` errors (``KeyboardInterrupt``) are never swallowed.
+    Converted, with the original chained as ``__cause__``: operating-system
+    errors, ``ValueError``, ``EOFError``, ``struct.error``, ``zlib.error``,
+    the exception classes of the reader libraries (:data:`READER_LIBRARIES`),
+    and any other exception raised inside a reader library that MedSeg
+    called (logged as a warning: a library that fails on a malformed file).
+    A permission error becomes :class:`PermissionDenied`, a missing file
+    :class:`FileNotFound`, PIL's decompression-bomb error
+    :class:`ImageTooLarge`. Any other exception (a bug in MedSeg's own
+    code) is logged and propagates unchanged. :class:`MedsegIOError` passes
+    through; ``MemoryError`` and non-``Exception`` errors
+    (``KeyboardInterrupt``) are never swallowed.
 
     Parameters
     ----------
@@ -147,4 +187,69 @@ def library_errors(
     except (MedsegIOError, MemoryError):
         raise
     except Exception as exc:
-        raise file_error(cls, path, f"{what} ({describe(exc)})", action=action) from None
+        if not (isinstance(exc, _DATA_ERRORS) or _from_library(exc)):
+            _log_bug(exc, path, action)
+            raise
+        raise _translate(exc, path, what, cls, action) from exc
+
+
+def _log_bug(exc: Exception, path: str | os.PathLike, action: str) -> None:
+    """Log an exception of MedSeg's own code once, however many wrappers it passes."""
+    if getattr(exc, "_medseg_logged", False):
+        return
+    try:
+        exc._medseg_logged = True  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+    doing = "reading" if action == "read" else "writing"
+    logger.error("bug: %s while %s %s", type(exc).__name__, doing, os.fspath(path), exc_info=exc)
+
+
+def _translate(exc: Exception, path: str | os.PathLike, what: str, cls: type[_FileError], action: str) -> _FileError:
+    """The error for a library exception: its own class for permissions, missing files and bombs."""
+    chain = _causes(exc)
+    if any(isinstance(e, PermissionError) for e in chain):
+        return file_error(
+            PermissionDenied, path, f"permission denied; check that you may {action} it", action=action
+        )
+    if any(isinstance(e, FileNotFoundError) for e in chain):
+        return file_error(FileNotFound, path, "no such file or folder", action=action)
+    bomb = next((e for e in chain if type(e).__name__ == "DecompressionBombError"), None)
+    if bomb is not None:
+        return file_error(ImageTooLarge, path, f"image exceeds the decompression-bomb limit ({describe(bomb)})")
+    callee = _callee(exc)
+    if not isinstance(exc, _DATA_ERRORS) and not _library_class(exc):
+        logger.warning("%s raised %s on %s", callee, type(exc).__name__, os.fspath(path), exc_info=exc)
+    shown = chain[-1] if callee == "imageio" else exc  # imageio's own message is "an unknown error"
+    return file_error(cls, path, f"{what} ({describe(shown)})", action=action)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its explicit causes, outermost first (imageio wraps the reader's error)."""
+    chain = [exc]
+    while chain[-1].__cause__ is not None and len(chain) < 10:
+        chain.append(chain[-1].__cause__)
+    return chain
+
+
+def _library_class(exc: BaseException) -> bool:
+    """True for an exception class defined by a reader library (``TiffFileError``, ``InvalidDicomError``...)."""
+    return type(exc).__module__.partition(".")[0] in READER_LIBRARIES
+
+
+def _callee(exc: BaseException) -> str:
+    """Top-level package of the code MedSeg called when ``exc`` was raised ("" if MedSeg's own)."""
+    callee, tb = "", exc.__traceback__
+    while tb is not None:
+        package = str(tb.tb_frame.f_globals.get("__name__", "")).partition(".")[0]
+        if package == _OWN_PACKAGE:
+            callee = ""
+        elif not callee:
+            callee = package
+        tb = tb.tb_next
+    return callee
+
+
+def _from_library(exc: BaseException) -> bool:
+    """True when ``exc`` was raised inside a reader library that MedSeg called, or is one of its classes."""
+    return _library_class(exc) or _callee(exc) in READER_LIBRARIES

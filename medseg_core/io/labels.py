@@ -11,7 +11,15 @@ import numpy as np
 import tifffile
 
 from ..atomic import atomic_path
-from .errors import InvalidData, UnsupportedFormat, UnsupportedShape, WriteFailed, file_error, library_errors
+from .errors import (
+    InvalidData,
+    MedsegIOError,
+    UnsupportedFormat,
+    UnsupportedShape,
+    WriteFailed,
+    file_error,
+    library_errors,
+)
 from .image import MIN_SIDE
 from .raster import read_raster_array
 from .read import read_image, suffix_of
@@ -19,6 +27,8 @@ from .units import OME_UNIT, micrometres_per
 
 #: Suffixes :func:`write_labels` writes (always TIFF).
 LABEL_WRITE_SUFFIXES = (".tif", ".tiff")
+#: TIFF ``Software`` tag of the files :func:`write_labels` writes (see :func:`is_medseg_labels`).
+LABELS_SOFTWARE = "MedSeg labels"
 _LOSSY = (".jpg", ".jpeg")
 _UINT16_LIMIT = 1 << 16
 _UINT32_LIMIT = 1 << 32
@@ -101,10 +111,34 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
     return _unsigned(array, high)
 
 
+def is_medseg_labels(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a label image written by :func:`write_labels`.
+
+    Such files carry :data:`LABELS_SOFTWARE` in their TIFF ``Software`` tag.
+    Only the file's header is read. A file that is not a readable TIFF gives
+    False: reading it (:func:`read_image`) reports why.
+    """
+    path = Path(path)
+    if suffix_of(path) not in LABEL_WRITE_SUFFIXES or not path.is_file():
+        return False
+    try:
+        with library_errors(path, "not a readable TIFF file"), tifffile.TiffFile(path) as tif:
+            tag = tif.pages.first.tags.get("Software")
+    except MedsegIOError:
+        return False
+    return tag is not None and tag.value == LABELS_SOFTWARE
+
+
 def _tiff_options(shape_axes: str, spacing: tuple[float, ...] | None, unit: str) -> dict:
     """Keyword arguments of ``tifffile.imwrite``: OME axes, pixel size and resolution."""
     metadata: dict = {"axes": shape_axes}
-    options: dict = {"photometric": "minisblack", "compression": "zlib", "ome": True, "metadata": metadata}
+    options: dict = {
+        "photometric": "minisblack",
+        "compression": "zlib",
+        "ome": True,
+        "metadata": metadata,
+        "software": LABELS_SOFTWARE,
+    }
     if spacing is None:
         return options
     for axis, size in zip(shape_axes, spacing):

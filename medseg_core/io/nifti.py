@@ -10,6 +10,7 @@ from numpy.lib import recfunctions
 
 from .errors import UnsupportedShape, file_error, library_errors
 from .image import ImageData, make_image
+from .limits import check_image_size
 
 #: Reported unit and factor from a NIfTI ``xyzt_units`` spatial unit ("unknown" is taken as mm).
 _UNITS = {"mm": ("mm", 1.0), "unknown": ("mm", 1.0), "meter": ("mm", 1e3), "micron": ("um", 1.0)}
@@ -18,9 +19,12 @@ _UNITS = {"mm": ("mm", 1.0), "unknown": ("mm", 1.0), "meter": ("mm", 1e3), "micr
 def _load(path: Path) -> tuple[np.ndarray, np.dtype, tuple[float, ...], str]:
     """Return the scaled data (X, Y, Z, ... order), stored dtype, zooms and spatial unit."""
     with library_errors(path, "not a readable NIfTI file"):
+        with open(path, "rb"):
+            pass  # nibabel reports a file it may not read as "could not read": open it first to say why
         img = nib.load(str(path), mmap=False)
         header = img.header
         stored = np.dtype(img.get_data_dtype())
+        _check_size(img, stored, path)
         data = np.asarray(img.dataobj)
         zooms = tuple(float(f"{float(z):.7g}") for z in header.get_zooms())  # float32 header values
         unit = header.get_xyzt_units()[0] if hasattr(header, "get_xyzt_units") else "unknown"
@@ -29,6 +33,16 @@ def _load(path: Path) -> tuple[np.ndarray, np.dtype, tuple[float, ...], str]:
     elif data.dtype == np.float64 and stored != np.float64:
         data = data.astype(np.float32)  # scl_slope/scl_inter applied by nibabel
     return data, stored, zooms, str(unit)
+
+
+def _check_size(img: nib.spatialimages.SpatialImage, stored: np.dtype, path: Path) -> None:
+    """Refuse, from the header, a volume too large to decode (scaled values are float64 while read)."""
+    shape = tuple(int(n) for n in img.shape)
+    if len(shape) < 2:
+        return  # refused by read_nifti, which names the shape
+    slope, inter = getattr(img.dataobj, "slope", 1.0), getattr(img.dataobj, "inter", 0.0)
+    scaled = (slope, inter) != (1.0, 0.0) and stored.kind != "V"
+    check_image_size(path, shape, np.float64 if scaled else stored, plane=(shape[1], shape[0]))
 
 
 def read_nifti(path: Path) -> ImageData:
@@ -55,6 +69,9 @@ def read_nifti(path: Path) -> ImageData:
     ------
     CorruptFile
         Not NIfTI, truncated or damaged.
+    ImageTooLarge
+        The header declares a volume beyond the decompression-bomb limit or
+        the free memory (checked before decoding).
     UnsupportedShape
         More than three non-singleton spatial/time axes, or too small.
     """

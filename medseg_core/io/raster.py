@@ -1,17 +1,56 @@
-"""Read PNG, JPEG and BMP images with imageio (Pillow backend)."""
+"""Read PNG, JPEG and BMP images with imageio (Pillow backend).
+
+The header is read first, with Pillow, and the image refused before
+decoding when it is too large (see :mod:`medseg_core.io.limits`). While
+MedSeg decodes, Pillow's own decompression-bomb guard
+(``PIL.Image.MAX_IMAGE_PIXELS``, about 89 megapixels by default, which
+would refuse a 14,000 x 14,000 slide scan) is set to MedSeg's limit, under
+a lock, and restored afterwards.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+from PIL import Image, ImageMode
 
 from .errors import UnsupportedShape, file_error, library_errors
 from .image import ImageData, make_image
+from .limits import check_image_size, max_image_pixels
 
 #: MedSeg format name of each suffix this module reads.
 RASTER_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".bmp": "bmp"}
+
+_PIL_GUARD = threading.Lock()
+
+
+@contextmanager
+def _pil_guard(pixels: int | None) -> Iterator[None]:
+    """Set ``PIL.Image.MAX_IMAGE_PIXELS`` to ``pixels`` (``None``: no check) while the block runs."""
+    with _PIL_GUARD:
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = pixels
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+
+
+def _declared(path: Path) -> tuple[tuple[int, int, int], np.dtype, str]:
+    """Shape ``(height, width, channels)``, pixel type and Pillow mode of the first frame, not decoded.
+
+    Palette images count four channels: imageio decodes them to RGB(A).
+    """
+    with _pil_guard(None), Image.open(path) as image:  # MedSeg checks the size itself, next
+        width, height = image.size
+        mode = ImageMode.getmode(image.mode)
+    channels = 4 if "P" in mode.bands else len(mode.bands)
+    return (height, width, channels), np.dtype(mode.typestr), image.mode
 
 
 def _format_name(path: Path) -> str:
@@ -39,13 +78,18 @@ def read_raster_array(path: Path, *, palette_indices: bool = False) -> np.ndarra
     ------
     CorruptFile
         Not an image, truncated or damaged.
+    ImageTooLarge
+        Beyond the decompression-bomb limit or the free memory.
+    PermissionDenied
+        The file may not be read.
     """
     kind = _format_name(path).upper()
     with library_errors(path, f"not a readable {kind} image"):
-        mode = None
-        if palette_indices and iio.immeta(path, plugin="pillow").get("mode") == "P":
-            mode = "P"
-        return np.asarray(iio.imread(path, plugin="pillow", index=0, mode=mode))
+        shape, dtype, mode = _declared(path)
+        check_image_size(path, shape, dtype, plane=shape[:2])
+        with _pil_guard(max_image_pixels()):
+            pixels = iio.imread(path, plugin="pillow", index=0, mode="P" if palette_indices and mode == "P" else None)
+        return np.asarray(pixels)
 
 
 def read_raster(path: Path) -> ImageData:

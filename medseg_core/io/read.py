@@ -109,9 +109,12 @@ def read_image(path: str | os.PathLike) -> ImageData:
     MedsegIOError
         Always one of the subclasses in :mod:`medseg_core.io.errors`, with
         a one-line message naming the file: :class:`FileNotFound`,
-        :class:`UnsupportedFormat`, :class:`CorruptFile` (empty, truncated,
-        wrong content), :class:`NoPixelData`, :class:`UnsupportedShape`
-        (too small, too many axes), :class:`InvalidData`.
+        :class:`PermissionDenied`, :class:`UnsupportedFormat`,
+        :class:`CorruptFile` (empty, truncated, wrong content),
+        :class:`NoPixelData`, :class:`UnsupportedShape` (too small, too many
+        axes), :class:`ImageTooLarge` (beyond ``MEDSEG_MAX_IMAGE_PIXELS`` or
+        the free memory, refused from the header), :class:`InvalidData`.
+        Exceptions from bugs in MedSeg itself are logged and propagate.
 
     Examples
     --------

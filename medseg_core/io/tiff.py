@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ import tifffile
 
 from .errors import CorruptFile, UnsupportedShape, file_error, library_errors
 from .image import ImageData, make_image
+from .limits import check_image_size
 from .tiff_spacing import tiff_spacing
 
 #: Largest channel axis kept as channels; a longer ``C`` axis is read as a stack.
@@ -128,6 +130,13 @@ def arrange_axes(data: np.ndarray, axes: str, path: Path) -> tuple[np.ndarray, s
     return data, new_axes, (stack[0] if stack else None)
 
 
+def _plane(axes: str, shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(height, width)`` of a series from its axes; without Y and X, every value counts as one plane."""
+    if "Y" in axes and "X" in axes:
+        return shape[axes.index("Y")], shape[axes.index("X")]
+    return 1, math.prod(shape)
+
+
 def _spacing(found: dict[str, float], axes: str, stack_letter: str | None) -> tuple[float, ...] | None:
     """Assemble the spacing tuple for ``axes`` from the sizes found in the metadata.
 
@@ -162,6 +171,9 @@ def read_tiff(path: Path) -> ImageData:
     ------
     CorruptFile
         Not a TIFF file, truncated, or damaged.
+    ImageTooLarge
+        The header declares an image beyond the decompression-bomb limit or
+        the free memory (checked before decoding).
     UnsupportedShape
         See :func:`arrange_axes` and :func:`medseg_core.io.image.make_image`.
     """
@@ -171,6 +183,8 @@ def read_tiff(path: Path) -> ImageData:
                 raise file_error(CorruptFile, path, "TIFF file contains no image")
             series = tf.series[0]
             axes = series.axes
+            if series.dtype is not None:  # None: a pixel type tifffile cannot decode (it says so below)
+                check_image_size(path, series.shape, series.dtype, plane=_plane(axes, series.shape))
             data = series.asarray()
             found = tiff_spacing(tf)
     if log.messages:
