@@ -22,7 +22,7 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -39,6 +39,8 @@ MAX_HEADER_BYTES = 4 * 2**20
 #: safetensors dtype names accepted for floating-point and for integer tensors.
 _FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64"})
 _INT_DTYPES = frozenset({"I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64"})
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -328,7 +330,7 @@ def _read_finite(handle: Any, key: str, name: str, path: Path) -> torch.Tensor:
     return tensor
 
 
-def _current_keys(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _current_keys(tensors: dict[str, _T]) -> dict[str, _T]:
     """Tensor names of files written before the encoder became a submodule (``stem.*`` -> ``backbone.stem.*``)."""
     legacy = ("stem.", "down.")
     return {f"backbone.{k}" if k.startswith(legacy) else k: v for k, v in tensors.items()}
