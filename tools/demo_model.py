@@ -48,11 +48,11 @@ def make_demo_model(name: str = "demo", fg_level: float = 0.2, core_level: float
     with torch.no_grad():
         for p in net.parameters():
             p.zero_()
-        stem1, stem2 = net.stem[0], net.stem[3]
+        stem1, stem2 = net.backbone.stem[0], net.backbone.stem[3]
         stem1.weight[0] = 1.0 / 27.0  # 3x3 mean over the 3 input channels
         stem2.weight[0, 0] = 1.0 / 9.0  # and another 3x3 mean
         last = net.up[-1]  # ConvBlock(widths[1] + widths[0], widths[0])
-        skip0 = last[0].in_channels - net.stem[3].out_channels
+        skip0 = last[0].in_channels - stem2.out_channels
         last[0].weight[0, skip0, 1, 1] = 1.0
         last[3].weight[0, 0, 1, 1] = 1.0
         gain = 20.0
