@@ -113,9 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     budget = tr.add_argument_group("budget (at least one)")
     budget.add_argument("--epochs", type=_whole_number(1))
     budget.add_argument("--minutes", type=_number(0, low_open=True))
-    tr.add_argument("--steps-per-epoch", type=_whole_number(1), default=50)
-    tr.add_argument("--batch-size", type=_whole_number(1), default=8)
-    tr.add_argument("--crop", type=_whole_number(16), default=256)
+    tr.add_argument("--steps-per-epoch", type=_whole_number(1), help="default 20 for --from, else 50")
+    tr.add_argument("--batch-size", type=_whole_number(1), help="default 4 for --from, else 8")
+    tr.add_argument("--crop", type=_whole_number(16), help="default 256 (less when most images are smaller)")
     tr.add_argument(
         "--lr",
         type=_number(0, low_open=True),
@@ -281,80 +281,125 @@ def _models(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from .batch import parse_class_map
-    from .finetune import build_start_model, save_with_fallback
-    from .io.errors import describe
+    from .finetune import FineTuneJob, finetune_iter
+    from .finetune_data import plan_validation, sources_from_folder
     from .outputs import check_output_file
-    from .training import TrainConfig, load_folder, split_pairs, train
+    from .progress import drain
+    from .registry import user_data_dir
 
     check_output_file(args.out)
     if args.log:
         check_output_file(args.log)
-    model = build_start_model(args.base, args.task, args.classes, args.channels, name=args.name or args.out.stem)
-    class_map = parse_class_map(args.class_map)
-    pairs = load_folder(args.data, model.info, class_map)
-    if args.val:
-        train_pairs, val_pairs = pairs, load_folder(args.val, model.info, class_map)
-    else:
-        train_pairs, val_pairs = split_pairs(pairs, args.val_fraction, args.seed)
-    print(f"training on {len(train_pairs)} images, validating on {len(val_pairs)}")
-    lr = args.lr or 1e-3
-    config = TrainConfig(
-        epochs=args.epochs,
-        max_minutes=args.minutes,
-        steps_per_epoch=args.steps_per_epoch,
-        batch_size=args.batch_size,
-        crop=args.crop,
-        lr=lr,
-        freeze_encoder_steps=args.freeze_encoder_steps,
-        freeze_batchnorm=bool(args.base),
-        device=args.device,
+    name = args.name or args.out.stem
+    plan = plan_validation(
+        sources_from_folder(args.data, count=False),
+        args.val_fraction,
+        sources_from_folder(args.val, count=False) if args.val else None,
         seed=args.seed,
-        checkpoint=args.out,
     )
-    printer = _TrainPrinter(args.log)
-    result = train(model, train_pairs, val_pairs, config, callback=printer)
-    try:
-        path, elsewhere = save_with_fallback(result.model.to("cpu"), args.out)
-    except Exception as exc:  # noqa: BLE001 - one line, whatever the writer raised
-        print(f"\nmedseg: error: could not save the trained model ({describe(exc)})", file=sys.stderr)
+    print(f"training on {len(plan.train)} images; {plan.note}")
+    if not plan.reuses_training:
+        print(f"held back: {', '.join(s.name for s in plan.val)}")
+    job = FineTuneJob(
+        base=args.base,
+        name=name,
+        out_path=args.out,
+        plan=plan,
+        config=_train_config(args),
+        class_map=parse_class_map(args.class_map),
+        new_model={} if args.base else {"task": args.task, "classes": args.classes, "channels": args.channels},
+        data={"folder": str(args.data), **({"validation folder": str(args.val)} if args.val else {})},
+        checkpoint=user_data_dir() / "checkpoints" / f"{name}.safetensors",
+    )
+    outcome = drain(finetune_iter(job), _TrainPrinter(args.log))
+    print()
+    if outcome.path is None:
+        print(f"medseg: error: {'; '.join(outcome.notices) or 'nothing was saved'}", file=sys.stderr)
         return 1
-    if elsewhere:
+    if outcome.before:
+        print(_comparison(args.base, outcome.before, outcome.after, outcome.reuses_training))
+    job.checkpoint.unlink(missing_ok=True)
+    if outcome.saved_elsewhere:
         print(
-            f"\nmedseg: error: could not write {args.out}; the trained model was saved as {path} "
-            f"(use it as --model {path.stem})",
+            f"medseg: error: could not write {args.out}; the trained model was saved as {outcome.path} "
+            f"(use it as --model {outcome.path.stem})",
             file=sys.stderr,
         )
         return 1
-    print(f"\nsaved {path} ({result.steps} steps, {result.minutes:.1f} min)")
+    kept = "" if outcome.improved or not outcome.before else f" (the weights of {args.base}, which no epoch beat)"
+    print(f"saved {outcome.path}{kept} ({outcome.steps} steps, {outcome.minutes:.1f} min)")
     return 0
 
 
+def _train_config(args: argparse.Namespace):
+    """Training options: the fine-tuning defaults for --from, the engine's for a new model; given options win."""
+    from .finetune import FINETUNE_DEFAULTS
+    from .training import TrainConfig
+
+    defaults = dict(FINETUNE_DEFAULTS) if args.base else dict(steps_per_epoch=50, batch_size=8, crop=256, lr=1e-3,
+                                                                 encoder_lr_scale=0.3)
+    given = {
+        "steps_per_epoch": args.steps_per_epoch,
+        "batch_size": args.batch_size,
+        "crop": args.crop,
+        "lr": args.lr,
+    }
+    options = {**defaults, **{k: v for k, v in given.items() if v is not None}}
+    return TrainConfig(
+        epochs=args.epochs,
+        max_minutes=args.minutes,
+        freeze_encoder_steps=args.freeze_encoder_steps,
+        device=args.device,
+        seed=args.seed,
+        **options,
+    )
+
+
+def _comparison(base: str, before: dict, after: dict, on_training: bool) -> str:
+    """Base model against the new one on the held-back images, one metric a line."""
+    from .finetune_data import compare_metrics
+
+    where = "the training images (none could be held back)" if on_training else "the held-back images"
+    lines = [f"on {where}:     {base:>12}  new model"]
+    for label, old, new in compare_metrics(before, after):
+        old_text = "-" if old is None else f"{old:.4f}"
+        new_text = "-" if new is None else f"{new:.4f}"
+        lines.append(f"  {label:<10} {old_text:>24}  {new_text:>9}")
+    return "\n".join(lines)
+
+
 class _TrainPrinter:
-    """Progress bar per step, one metrics line per epoch, optional CSV log."""
+    """Progress bar per step, one metrics line per epoch, notices and phases, optional CSV log."""
 
     def __init__(self, log: Path | None) -> None:
         self.log = log
         self.losses: list[float] = []
         self.header_written = False
-        self.start = time.perf_counter()
 
     def __call__(self, event) -> None:
-        if not hasattr(event, "metrics") and not hasattr(event, "loss"):  # a Progress record: validating
-            print(f"\r{event.message[:100]:<100}", end="", flush=True)
-            return
-        if hasattr(event, "loss"):
+        from .finetune import BaselineEvent, NoticeEvent
+        from .training import StepEvent, ValidationEvent
+
+        if isinstance(event, StepEvent):
             self.losses.append(event.loss)
             filled = int(30 * event.fraction)
             bar = "#" * filled + "-" * (30 - filled)
             print(f"\r[{bar}] epoch {event.epoch} step {event.step} loss {event.loss:.4f}", end="", flush=True)
-            return
-        mean = sum(self.losses) / max(1, len(self.losses))
-        self.losses.clear()
-        metrics = "  ".join(f"{k} {v:.4f}" for k, v in event.metrics.items())
-        mark = " (best)" if event.is_best else ""
-        print(f"\repoch {event.epoch:>3}  loss {mean:.4f}  {metrics}{mark}" + " " * 10)
-        if self.log:
-            self._log_row(event, mean)
+        elif isinstance(event, ValidationEvent):
+            mean = sum(self.losses) / max(1, len(self.losses))
+            self.losses.clear()
+            metrics = "  ".join(f"{k} {v:.4f}" for k, v in event.metrics.items())
+            mark = " (best)" if event.is_best else ""
+            print(f"\repoch {event.epoch:>3}  loss {mean:.4f}  {metrics}{mark}" + " " * 10)
+            if self.log:
+                self._log_row(event, mean)
+        elif isinstance(event, BaselineEvent):
+            metrics = "  ".join(f"{k} {v:.4f}" for k, v in event.metrics.items())
+            print(f"\rstarting model  {metrics}" + " " * 10)
+        elif isinstance(event, NoticeEvent):
+            print(f"\nmedseg: warning: {event.message}", file=sys.stderr)
+        else:  # PhaseEvent or Progress: one status line
+            print(f"\r{event.message[:100]:<100}", end="", flush=True)
 
     def _log_row(self, event, mean: float) -> None:
         """Append one epoch to the CSV log (a new log replaces an old file); a write error stops logging only."""

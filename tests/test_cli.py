@@ -285,28 +285,38 @@ def test_train_refuses_a_folder_or_read_only_out_before_training(workspace, monk
 
 def test_a_finished_training_is_never_lost(workspace, monkeypatch, capsys):
     root, _, _, _ = workspace
-    import medseg_core.training
     from medseg_core.model import SegmentationModel, read_info
     from medseg_core.registry import user_models_dir
 
     out = root / "new.safetensors"
-    finished = []
-    real_train, real_save = medseg_core.training.train, SegmentationModel.save
+    real_save = SegmentationModel.save
 
-    def train(*args, **kwargs):
-        result = real_train(*args, **kwargs)
-        finished.append(True)
-        return result
-
-    def save(self, path, **kwargs):  # the disk fills up while training
-        if finished and Path(path) == out:
+    def save(self, path, **kwargs):  # the disk filled up after the pre-check, while training
+        if Path(path) == out:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         return real_save(self, path, **kwargs)
 
-    monkeypatch.setattr(medseg_core.training, "train", train)
     monkeypatch.setattr(SegmentationModel, "save", save)
     assert main(["train", "--data", str(root), "--task", "instance", "--out", str(out), *TRAIN_FAST]) == 1
     err = capsys.readouterr().err
     fallback = user_models_dir() / "new.safetensors"
     assert f"saved as {fallback}" in err and "Traceback" not in err
     assert read_info(fallback).name == "new"
+
+
+def test_fine_tuning_names_the_held_back_images_and_scores_the_base_beside_the_new_model(workspace, capsys):
+    root, model_path, _, _ = workspace
+    out = root / "tuned.safetensors"
+    args = ["train", "--data", str(root), "--from", str(model_path), "--out", str(out), "--val-fraction", "0.34"]
+    assert main([*args, *TRAIN_FAST, "--lr", "1e-12"]) == 0
+    printed = capsys.readouterr()
+    assert "held back: img" in printed.out
+    assert "on the held-back images:" in printed.out and "tiny" in printed.out and "new model" in printed.out
+    # a learning rate that changes nothing: no epoch beats the base, whose weights are kept and said to be
+    assert "no fine-tuned epoch beat the starting model" in printed.err
+    assert "(the weights of" in printed.out
+    from medseg_core.model import read_info
+
+    info = read_info(out)
+    assert info.parent == "tiny" and info.training["kept_parent_weights"] is True
+    assert info.training["validation"] and info.training["parent_metrics"]
