@@ -21,15 +21,14 @@ from .errors import MedsegError, MedsegIOError
 from .io import is_supported, read_image, read_labels, write_labels
 from .io.errors import WriteFailed, describe, library_errors, one_line
 from .measure import measure, measurements_to_csv
-from .metrics import ObjectMetricAccumulator, PixelMetricAccumulator
 from .model import SegmentationModel
 from .normalize import select_channel
 from .outputs import OutputPaths, display_path, is_output_name, plan_outputs, prepare_output_folder
-from .progress import Progress
+from .progress import Progress, drain
 from .reference import check_reference
+from .scoring import Sample, score_iter
 from .segment import segment
 from .training.data import apply_class_map, file_stem, pair_files
-from .training.validate import summarize
 
 
 def expand_inputs(
@@ -270,45 +269,38 @@ def evaluate_folders(
         pairs = [p for p in pairs if file_stem(p[0]) in wanted]
     if not pairs:
         raise MedsegError(f"none of the requested images has a mask in {masks_dir}")
-    info = model.info
-    instance = info.task == "instance"
-    pixels = PixelMetricAccumulator(2 if instance else len(info.classes))
-    objects = ObjectMetricAccumulator() if instance else None
-    for i, (image_path, mask_path) in enumerate(pairs):
+    samples = _ReferenceSamples(pairs, model.info, class_map, channel)
+
+    def progress(record: Progress) -> None:
+        if report is not None and record.done > samples.reported:
+            samples.reported = record.done
+            report(file_stem(pairs[record.done - 1][0]), record.done, len(pairs))
+
+    return drain(score_iter(model, samples, **options), progress).report()
+
+
+class _ReferenceSamples(Sequence):
+    """Image/mask file pairs as :class:`~medseg_core.scoring.Sample` items, read one at a time."""
+
+    def __init__(self, pairs: list[tuple[Path, Path]], info, class_map: Mapping[int, int] | None, channel: int | None) -> None:
+        self.pairs, self.info, self.class_map, self.channel = pairs, info, class_map, channel
+        self.reported = 0
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> Sample:
+        image_path, mask_path = self.pairs[index]
         data = read_image(image_path)
         truth = read_labels(mask_path)
-        if class_map:
-            truth = apply_class_map(truth, class_map, mask_path.name)
-        check_reference(truth, info, mask_path.name, mapped=bool(class_map))
-        image, axes = select_channel(data.array, data.meta.axes, info.in_channels, channel)
-        pred = segment(image, model, axes=axes, **options).labels
-        if pred.shape != truth.shape:
-            raise MedsegError(f"{mask_path.name}: mask {truth.shape} and image {pred.shape} differ in size")
-        if instance:
-            pixels.add(pred > 0, truth > 0)
-            objects.add(pred, truth)
-        else:
-            pixels.add(pred, truth)
-        if report is not None:
-            report(file_stem(image_path), i + 1, len(pairs))
-    pixel = pixels.result()
-    flat = summarize(pixel, objects.result() if objects else None, info.classes)
-    result = {
-        "model": info.name,
-        "n_images": len(pairs),
-        "pixel": {k: flat[k] for k in ("accuracy", "precision", "recall", "f1", "iou")},
-    }
-    if instance:
-        obj = objects.result()
-        result["objects"] = {
-            str(t): {k: float(obj["thresholds"][t][k]) for k in ("ap", "f1", "precision", "recall")}
-            for t in (0.5, 0.75, 0.9)
-        }
-        result["objects"]["map_50_95"] = float(obj["map_50_95"])
-    else:
-        result["per_class_dice"] = {name: float(pixel["per_class"][c]["f1"]) for c, name in enumerate(info.classes)}
-        result["pixel_error"] = 1.0 - float(pixel["accuracy"])
-    return result
+        if self.class_map:
+            truth = apply_class_map(truth, self.class_map, mask_path.name)
+        check_reference(truth, self.info, mask_path.name, mapped=bool(self.class_map))
+        image, axes = select_channel(data.array, data.meta.axes, self.info.in_channels, self.channel)
+        spatial = tuple(n for n, axis in zip(image.shape, axes) if axis != "C")
+        if spatial != truth.shape:
+            raise MedsegError(f"{mask_path.name}: mask {truth.shape} and image {spatial} differ in size")
+        return Sample(image, truth, file_stem(image_path), axes)
 
 
 def format_table(result: dict) -> str:

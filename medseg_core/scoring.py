@@ -38,11 +38,15 @@ class Sample:
         (semantic models, after any class map).
     name : str
         Shown in progress messages.
+    axes : str, optional
+        Axes of ``image`` (``"YX"``, ``"YXC"``, ``"ZYX"``...); guessed from
+        its shape when omitted.
     """
 
     image: np.ndarray
     truth: np.ndarray
     name: str = ""
+    axes: str | None = None
 
 
 @dataclass
@@ -164,7 +168,7 @@ def score_iter(
     scores = Scores(model.info)
     for i, sample in enumerate(samples):
         label = sample.name or f"image {i + 1}"
-        gen = segment_iter(sample.image, model, axes=_axes(sample.image), **options)
+        gen = segment_iter(sample.image, model, axes=sample.axes or _axes(sample.image), **options)
         try:
             while True:
                 if should_stop is not None and should_stop():

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from .device import resolve_device
 from .errors import InputError
 from .model import ModelInfo, SegmentationModel, load_model_file
-from .normalize import check_image, normalized_channels
+from .normalize import check_image, normalized_channels, select_channel
 from .postprocess import (
     count_semantic_objects,
     instances_from_maps,
@@ -103,6 +103,7 @@ def segment_iter(
     threshold: float | None = None,
     min_size: int | None = None,
     seed_threshold: float | None = None,
+    channel: int | None = None,
 ) -> Generator[Progress, None, Segmentation]:
     """Segment an image, yielding :class:`Progress` and returning a :class:`Segmentation`.
 
@@ -124,6 +125,10 @@ def segment_iter(
     seed_threshold : float, optional
         Instance models only: distance threshold for object cores
         (see :func:`postprocess_options`).
+    channel : int, optional
+        Which channel of a multichannel image to segment; by default the
+        rule of :func:`~medseg_core.normalize.select_channel` (colour images
+        and images with the model's channel count whole, others channel 0).
 
     Notes
     -----
@@ -136,6 +141,7 @@ def segment_iter(
         raise InputError(f"unsupported axes '{axes}'; expected one of {', '.join(SPATIAL_AXES)}")
     if image.ndim != len(axes):
         raise InputError(f"axes '{axes}' do not match an array of shape {image.shape}")
+    image, axes = select_channel(image, axes, model.info.in_channels, channel)
     slices = image if axes.startswith("Z") else image[None]
     info = model.info
     options = postprocess_options(info, threshold=threshold, min_size=min_size, seed_threshold=seed_threshold)

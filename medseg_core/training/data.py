@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from ..errors import InputError
 from ..model import ModelInfo
-from ..normalize import normalized_channels
+from ..normalize import normalized_channels, select_channel
 from ..scoring import Sample
 from .targets import instance_targets
 
@@ -100,7 +100,8 @@ def prepare_pair(
     if class_map:
         labels = apply_class_map(labels, class_map, name)
     labels = labels.astype(np.int64)
-    sample = Sample(np.asarray(image), labels, name)
+    image, _ = select_channel(np.asarray(image), "YXC" if np.ndim(image) == 3 else "YX", info.in_channels)
+    sample = Sample(image, labels, name)
     if info.task == "semantic" and labels.max(initial=0) >= len(info.classes):
         raise InputError(
             f"{name}: mask value {labels.max()} is not a class of this model "

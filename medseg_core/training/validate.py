@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
 
-import numpy as np
-
 from ..model import SegmentationModel
 from ..progress import Progress
 from ..scoring import score_iter
@@ -34,19 +32,3 @@ def validate_iter(
     scores = yield from score_iter(model, [pair.sample for pair in pairs], should_stop=should_stop)
     return None if scores is None else scores.metrics()
 
-
-def summarize(pixel: dict, objects: dict | None, classes: Sequence[str]) -> dict[str, float]:
-    """Flatten accumulator results into the metric names used everywhere."""
-    if objects is None and len(classes) > 2:
-        fg = [pixel["per_class"][c] for c in range(1, len(classes))]
-        flat = {k: float(np.mean([m[k] for m in fg])) for k in ("precision", "recall", "f1", "iou")}
-    else:
-        flat = {k: float(pixel[k]) for k in ("precision", "recall", "f1", "iou")}
-    flat["accuracy"] = float(pixel["accuracy"])
-    if objects is not None:
-        flat["ap50"] = float(objects["thresholds"][0.5]["ap"])
-        flat["map"] = float(objects["map_50_95"])
-    else:
-        for c, name in enumerate(classes):
-            flat[f"dice_{name}"] = float(pixel["per_class"][c]["f1"])
-    return flat
