@@ -269,6 +269,8 @@ def _models(args: argparse.Namespace) -> int:
     for entry in entries:
         origin = "shipped" if entry.shipped else "user"
         print(f"{entry.name:<24} {origin:<8} {entry.info.task:<9} {', '.join(entry.info.classes)}")
+        for line in entry.info.provenance():
+            print(f"{'':<24} {line}")
         for key, value in entry.info.metrics.items():
             print(f"{'':<24} {key}: {value:.4f}")
         print(f"{'':<24} {entry.path}")

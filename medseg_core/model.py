@@ -142,16 +142,35 @@ class ModelInfo:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def summary(self) -> str:
-        """A few lines for tooltips and ``medseg models``."""
+        """A few lines for tooltips."""
         lines = [f"{self.name} ({self.task}, classes: {', '.join(self.classes)})"]
         if self.description:
             lines.append(self.description)
-        if self.parent:
-            lines.append(f"fine-tuned from: {self.parent}")
+        lines += self.provenance()
         for key, value in self.metrics.items():
             if isinstance(value, (int, float)):
                 lines.append(f"{key}: {value:.3f}")
         return "\n".join(lines)
+
+    def provenance(self) -> list[str]:
+        """Where the model comes from: encoder and its weights, parent, data, licence, training time and hardware."""
+        lines = []
+        encoder = self.architecture.get("encoder", "plain")
+        if encoder == "plain":
+            lines.append("encoder: plain U-Net (trained from random weights)")
+        else:
+            from .pretrained import describe_encoder  # noqa: PLC0415 (pretrained imports this module)
+
+            lines.append(f"encoder: {describe_encoder(encoder)}")
+        if self.parent:
+            lines.append(f"fine-tuned from: {self.parent}")
+        t = self.training
+        if t.get("data"):
+            data = f"data: {t['data']}" + (f"; split {t['split']}" if t.get("split") else "")
+            lines.append(data + (f"; licence: {t['data_licence']}" if t.get("data_licence") else ""))
+        if t.get("minutes") is not None and t.get("device"):
+            lines.append(f"trained: {t['minutes']} min, {t.get('steps', '?')} steps on {t['device']}")
+        return lines
 
 
 @dataclass

@@ -40,6 +40,15 @@ def encoder_credit(encoder: str) -> dict[str, str]:
         return dict(handle.metadata() or {})
 
 
+def describe_encoder(encoder: str) -> str:
+    """One line: the encoder and where its starting weights come from."""
+    try:
+        credit = encoder_credit(encoder)
+    except ModelFileError:
+        return f"{encoder} (its ImageNet weights file is not installed)"
+    return f"{encoder}, started from {credit.get('trained_on', 'pretrained')} weights ({credit.get('source')}; {credit.get('licence')})"
+
+
 def load_encoder_tensors(encoder: str) -> dict[str, torch.Tensor]:
     """The converted tensors of ``encoder`` (float32, CPU)."""
     with open_safetensors(encoder_file(encoder)) as handle:

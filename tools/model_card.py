@@ -87,6 +87,7 @@ def store_metrics(name: str, metrics: dict) -> None:
     path = MODELS / f"{name}.safetensors"
     model = medseg_core.load_model(path, device="cpu")
     model.info.metrics = metrics
+    model.info.training["data_licence"] = SPECS[name]["licence"]
     model.save(path, half=True)
 
 
@@ -133,7 +134,7 @@ def card(name: str, results: dict) -> str:
         "",
         "## Training",
         "",
-        f"- Data: {t.get('data')}; split: {t.get('split')}.",
+        f"- Data: {t.get('data')}; split: {t.get('split')}. Licence of the data: {SPECS[name]['licence']}.",
         f"- Trained by `python tools/train_shipped.py {name} --minutes M` (this repository's training engine, "
         f"`medseg_core.training`) from {start_text(info)}"
         + (

@@ -39,6 +39,7 @@ DATA = ROOT.parent / "shared" / "data"  # --data-root overrides (e.g. a copy car
 SPECS = {
     "nuclei": dict(
         data="dsb2018",
+        licence="CC0 1.0 (BBBC038v1 and its corrected masks): free for any use",
         info=dict(
             task="instance",
             classes=["background", "nucleus"],
@@ -61,6 +62,7 @@ SPECS = {
     ),
     "em-membranes": dict(
         data="isbi2012",
+        licence="ISBI 2012 challenge training data, public for research use",
         info=dict(
             task="semantic",
             classes=["background", "membrane"],
@@ -78,6 +80,7 @@ SPECS = {
     ),
     "cxr-lungs": dict(
         data="gb_covid_cxr",
+        licence="research use only (images mostly CC BY-NC-SA 4.0, some unspecified); not for diagnosis",
         info=dict(
             task="semantic",
             classes=["background", "left lung", "right lung"],
@@ -102,6 +105,7 @@ SPECS = {
     ),
     "nuclei-he": dict(
         data="monuseg",
+        licence="MoNuSeg: CC BY-NC-SA 4.0, non-commercial and research use only",
         # plus the stained-tissue tiles of dsb2018's nuclei training split (never its validation split)
         extra_train="dsb2018",
         info=dict(
@@ -173,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.data_root / spec["data"]
     info = ModelInfo(
         name=args.name,
-        training={"data": data_text(spec), "split": "seeded, see splits/"},
+        training={"data": data_text(spec), "split": "seeded, see splits/", "data_licence": spec["licence"]},
         **{**spec["info"], **({"input_scale": args.input_scale} if args.input_scale else {})},
     )
     train_names, val_names = split_names(args.name, folder)
