@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
+import numpy as np
 import pytest
+import tifffile
 from qtpy.QtCore import QTimer
 
 import medseg_core
 from conftest import make_tiny_model, synthetic_nuclei
-from medseg_app import finetune_models
+from medseg_app import finetune_models, finetune_sources
 from medseg_app.finetune_widget import FineTuneWidget
+from medseg_core.io import write_labels
 from medseg_core.model import load_model_file, read_info
 from medseg_core.registry import user_models_dir
 
@@ -79,8 +84,8 @@ def test_training_runs_in_a_worker_and_saves_a_usable_model(make_napari_viewer, 
     assert [d["image"] for d in model.info.training["data"]["layers"]] == ["cells0", "cells1"]
     assert model.info.metrics and "ap50" in model.info.training["parent_metrics"]
     assert name in widget.settings.base_names()
-    assert widget.compare_table.columnCount() >= 6
-    assert widget.compare_table.item(0, 0).text() != "–" and widget.compare_table.item(1, 0).text() != "–"
+    assert widget.compare_table.rowCount() >= 6  # one row per metric: base model, new model
+    assert widget.compare_table.item(0, 0).text() != "–" and widget.compare_table.item(0, 1).text() != "–"
     assert widget.settings.name_edit.text() != name  # a fresh default for the next run
 
     image = viewer.layers["cells0"].data
@@ -213,3 +218,69 @@ def test_job_turns_user_errors_into_an_outcome(tiny_base):
         run_finetune(FineTuneJob("tiny", "new", job.out_path, sources, sources, config), lambda: True)
     )
     assert stopped.stopped and "nothing saved" in stopped.error and not job.out_path.exists()
+
+
+def _write_folder(folder, n: int = 2) -> None:
+    """A training folder: images/ and masks/ of synthetic nuclei, matched by name."""
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    for i in range(n):
+        image, labels = synthetic_nuclei(size=64, n=4, seed=i)
+        tifffile.imwrite(folder / "images" / f"cells{i}.tif", (image * 255).clip(0, 255).astype(np.uint8))
+        write_labels(folder / "masks" / f"cells{i}.tif", labels)
+
+
+def test_training_folder_is_read_in_a_worker(make_napari_viewer, qtbot, tiny_base, tmp_path, monkeypatch):
+    reads = []
+    original = finetune_sources.sources_from_folder
+
+    def spy(folder, **kwargs):
+        reads.append(threading.current_thread() is threading.main_thread())
+        return original(folder, **kwargs)
+
+    monkeypatch.setattr(finetune_sources, "sources_from_folder", spy)
+    viewer = make_napari_viewer()
+    widget = FineTuneWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    _write_folder(tmp_path / "train")
+    widget.data.set_training_folder(tmp_path / "train")
+    summary = widget.data.summary_label
+    qtbot.waitUntil(lambda: "2 pairs" in summary.text(), timeout=30_000)
+    assert reads == [False]  # read once, off the UI thread
+    assert "8 objects" in summary.text()  # every mask was read to count its objects
+
+    widget.data.set_training_folder(tmp_path / "nothing here")  # not usable: said in the panel
+    qtbot.waitUntil(lambda: "folder not usable" in summary.text().lower(), timeout=30_000)
+    assert not widget.start() and widget.worker is None
+
+
+def test_a_bug_while_following_the_layers_is_not_swallowed(make_napari_viewer, monkeypatch):
+    viewer = make_napari_viewer()
+    widget = FineTuneWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+
+    def broken(*args):
+        raise RuntimeError("a bug in the layer table")
+
+    monkeypatch.setattr(finetune_sources, "match_labels_name", broken)
+    with pytest.raises(RuntimeError, match="a bug in the layer table"):
+        viewer.add_image(np.zeros((32, 32)), name="img")
+
+
+def test_training_records_do_not_flood_the_ui_thread(make_napari_viewer, qtbot, tiny_base):
+    from medseg_core.training import StepEvent
+
+    viewer, widget = open_panel(make_napari_viewer)
+    texts, values = [], []
+    widget.status_label.setText = texts.append  # count what reaches the widgets
+    widget.progress.setValue = values.append
+    widget.worker = object()  # as while a run is going
+    redraws = widget.loss_plot.redraws
+    for step in range(1, 201):  # 200 steps arriving at once, as from a fast training loop
+        widget._on_event(StepEvent(step, 1, 1.0 / step, 1e-3, step * 0.01, step / 200))
+    qtbot.wait(1000)  # several times the throttle interval
+    widget.worker = None
+    assert 1 <= len(texts) <= 3 and "step 200" in texts[-1]  # throttled, and the last one is shown
+    assert 1 <= len(values) <= 3 and values[-1] == 1000
+    assert widget.loss_plot.steps == list(range(1, 201))  # every point is kept
+    assert widget.loss_plot.redraws - redraws <= 2

@@ -12,13 +12,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QSize, QTimer
 from qtpy.QtWidgets import QWidget
 
 from medseg_core.finetune_data import METRIC_LABELS
 
 #: Minimum time between two redraws of a plot, in milliseconds.
 REDRAW_INTERVAL_MS = 200
+#: Preferred size of a plot; a layout gives it any spare room (pyqtgraph asks for 465 x 484).
+PLOT_SIZE = QSize(300, 160)
 
 _COLOURS = {
     "accuracy": (170, 170, 170),
@@ -44,6 +46,9 @@ class _ThrottledPlot(pg.PlotWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(REDRAW_INTERVAL_MS)
         self._timer.timeout.connect(self._flush)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return PLOT_SIZE
 
     def _schedule(self) -> None:
         if not self._timer.isActive():

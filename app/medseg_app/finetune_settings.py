@@ -14,7 +14,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
+    QGridLayout,
     QLabel,
     QLineEdit,
     QRadioButton,
@@ -106,9 +106,11 @@ class SettingsWidget(QWidget):
         form.addRow("Start from:", self.base_combo)
         form.addRow("New name:", self.name_edit)
         form.addRow("", self.name_hint)
-        budget = QHBoxLayout()
-        for widget in (self.minutes_radio, self.minutes_spin, self.epochs_radio, self.epochs_spin):
-            budget.addWidget(widget)
+        budget = QGridLayout()  # two rows: narrow enough for a laptop's side panel
+        budget.addWidget(self.minutes_radio, 0, 0)
+        budget.addWidget(self.minutes_spin, 0, 1)
+        budget.addWidget(self.epochs_radio, 1, 0)
+        budget.addWidget(self.epochs_spin, 1, 1)
         form.addRow("Stop after:", budget)
         form.addRow("Learning rate:", self.lr_spin)
         advanced = QCollapsible("Advanced options")

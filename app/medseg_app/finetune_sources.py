@@ -4,15 +4,19 @@ Training pairs come from image layers ticked in a table (each with its
 labels layer, matched by the name ``"<image> labels"`` or picked by the
 user) and/or from a folder with ``images/`` and ``masks/``. Validation is a
 held-back fraction of the pairs or a separate folder. A summary line says
-what training will use before it starts.
+what training will use before it starts. A chosen folder is read (every
+mask, to count its objects) in a worker thread; until it is, training
+cannot start.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import napari
 from napari.layers import Image, Labels
+from napari.qt.threading import create_worker
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QComboBox,
@@ -42,12 +46,29 @@ from medseg_core.finetune_data import (
     sources_from_folder,
 )
 
+from ._report import report_bug
+
 NO_LABELS = "(none)"
 
 
 def choose_folder(parent: QWidget | None, title: str) -> str | None:
     """Ask for a folder; None when cancelled."""
     return QFileDialog.getExistingDirectory(parent, title) or None
+
+
+def read_folder(role: str, folder: str) -> tuple[str, str, list[PairSource] | MedsegError]:
+    """The training pairs of a folder, for a worker thread (it reads every mask).
+
+    Returns
+    -------
+    tuple
+        ``(role, folder, sources)``, or ``(role, folder, error)`` when the
+        folder is not usable (no ``images/`` and ``masks/``, a bad mask).
+    """
+    try:
+        return role, folder, sources_from_folder(folder)
+    except MedsegError as exc:
+        return role, folder, exc
 
 
 class TrainingDataWidget(QWidget):
@@ -109,14 +130,24 @@ class TrainingDataWidget(QWidget):
         self.summary_label.setWordWrap(True)
         self._folder_sources: list[PairSource] = []
         self._val_folder_sources: list[PairSource] = []
+        self._reading: dict[str, str] = {}  # "train"/"val" -> the folder a worker is reading
         self._summary_timer = QTimer(self)
         self._summary_timer.setSingleShot(True)
         self._summary_timer.setInterval(100)
         self._summary_timer.timeout.connect(self.update_summary)
         self._layout()
+        # napari disconnects a deleted widget's slot itself (see EventEmitter._invoke_callback)
         for event in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self._on_layers_changed)
         self.refresh_layers()
+
+    def shutdown(self) -> None:
+        """Stop following the viewer and reading folders (the window is closing)."""
+        for event in ("inserted", "removed", "reordered"):
+            getattr(self.viewer.layers.events, event).disconnect(self._on_layers_changed)
+        for layer in self.viewer.layers:
+            layer.events.name.disconnect(self._on_layers_changed)
+        self._reading.clear()  # results still to come are dropped
 
     def _layout(self) -> None:
         grid = QGridLayout()
@@ -205,11 +236,8 @@ class TrainingDataWidget(QWidget):
             )
         return rows
 
-    def _on_layers_changed(self, event=None) -> None:
-        try:
-            self.refresh_layers()
-        except RuntimeError:  # the widget was deleted before the viewer
-            pass
+    def _on_layers_changed(self, event: Any = None) -> None:
+        self.refresh_layers()
 
     # ---- folders ------------------------------------------------------------
     def _choose_train_folder(self) -> None:
@@ -233,20 +261,50 @@ class TrainingDataWidget(QWidget):
         (self.val_folder_radio if folder else self.val_fraction_radio).setChecked(True)
 
     def _set_folder(self, edit: QLineEdit, folder: str | Path | None) -> None:
-        sources: list[PairSource] = []
+        """Use ``folder`` for ``edit``'s data; a worker reads it (see :func:`read_folder`)."""
+        role = "train" if edit is self.folder_edit else "val"
         edit.setText(str(folder) if folder else "")
         edit.setStyleSheet("")
+        self._set_sources(role, [])
+        self._reading.pop(role, None)  # a result still to come for another folder is dropped
         if folder:
-            try:
-                sources = sources_from_folder(folder)
-            except MedsegError as exc:
-                edit.setStyleSheet("color: orange;")
-                self._show(f"Folder not usable: {exc}", ok=False)
-        if edit is self.folder_edit:
+            self._reading[role] = str(folder)
+            worker = create_worker(read_folder, role, str(folder), _start_thread=False)
+            # bound slots: Qt never calls them once this widget is deleted
+            worker.returned.connect(self._on_folder_read)
+            worker.errored.connect(self._on_folder_failed)
+            self._show(f"Reading {folder}…", ok=True)
+            worker.start()
+        self._schedule_summary()
+
+    @property
+    def reading(self) -> bool:
+        """Whether a chosen folder is still being read."""
+        return bool(self._reading)
+
+    def _set_sources(self, role: str, sources: list[PairSource]) -> None:
+        if role == "train":
             self._folder_sources = sources
         else:
             self._val_folder_sources = sources
+
+    def _on_folder_read(self, result: tuple[str, str, list[PairSource] | MedsegError]) -> None:
+        role, folder, sources = result
+        if self._reading.get(role) != folder:
+            return  # stale: the folder was changed or cleared meanwhile
+        del self._reading[role]
+        if isinstance(sources, MedsegError):
+            (self.folder_edit if role == "train" else self.val_folder_edit).setStyleSheet("color: orange;")
+            self._show(f"Folder not usable: {sources}", ok=False)
+            return
+        self._set_sources(role, sources)
         self._schedule_summary()
+
+    def _on_folder_failed(self, exc: Exception) -> None:
+        """A bug while reading a folder: report it and stop waiting for any folder."""
+        self._reading.clear()
+        report_bug("Reading the training folder failed", exc)
+        self._show("Reading the folder failed (details in the log).", ok=False)
 
     # ---- collecting -----------------------------------------------------------
     def collect(self, copy: bool = True) -> tuple[list[PairSource], dict]:
@@ -257,6 +315,8 @@ class TrainingDataWidget(QWidget):
         MedsegError
             A ticked image has no labels layer, or its shape differs.
         """
+        if self.reading:
+            raise MedsegError("the chosen folder is still being read: wait a moment")
         sources: list[PairSource] = []
         used_layers = []
         for image_name, checked, labels_name in self._rows():
@@ -291,6 +351,8 @@ class TrainingDataWidget(QWidget):
 
     def update_summary(self) -> None:
         """Say what training would use now, or why it cannot start."""
+        if self.reading:
+            return  # the "Reading …" line stays until the folder is read
         try:
             plan, _ = self.plan(copy=False)
         except MedsegError as exc:

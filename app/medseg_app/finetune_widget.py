@@ -2,10 +2,17 @@
 
 The panel gathers copies of the training data (the "Data" tab), the options
 (the "Settings" tab), and runs :func:`~medseg_app.finetune_job.run_finetune`
-in a napari thread worker. Every yielded record updates the live plots and
-the status line; Stop asks the engine to end after the current step and keep
-the best model so far. The new model is saved in the user model folder,
-where the Segment panel (and the base-model picker here) find it at once.
+in a napari thread worker. The yielded records feed the live plots (the
+"Progress" tab, shown when training starts) and the status line; Stop asks
+the engine to end after the current step and keep the best model so far.
+The new model is saved in the user model folder, where the Segment panel
+(and the base-model picker here) find it at once.
+
+A record can arrive every few milliseconds, so nothing per record touches
+the widgets: the plots only store the numbers and redraw on a timer, and
+the status line and progress bar are updated at most every
+:data:`STATUS_INTERVAL_MS`. The status line has a fixed height (three
+lines), so a new text never changes the layout of the window.
 """
 
 from __future__ import annotations
@@ -24,15 +31,17 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qthrottled
 
 from medseg_core.errors import MedsegError
-from medseg_core.finetune_data import compare_metrics, format_seconds, plotted_metrics, verdict
+from medseg_core.finetune_data import METRIC_LABELS, compare_metrics, format_seconds, plotted_metrics, verdict
 from medseg_core.model import read_info
 from medseg_core.registry import resolve_model, user_models_dir
 from medseg_core.training import StepEvent, ValidationEvent
@@ -52,6 +61,9 @@ from .finetune_sources import TrainingDataWidget
 
 if TYPE_CHECKING:
     import napari
+
+#: Least time between two updates of the status line and progress bar while training.
+STATUS_INTERVAL_MS = 250
 
 
 class FineTuneWidget(QWidget):
@@ -78,15 +90,11 @@ class FineTuneWidget(QWidget):
         self.outcome: FineTuneOutcome | None = None
         self._stop = threading.Event()
         self._epochs_total: int | None = None
+        self._warn = False
+        self._show_progress = qthrottled(self._apply_progress, timeout=STATUS_INTERVAL_MS, parent=self)
         self.data = TrainingDataWidget(napari_viewer)
         self.settings = SettingsWidget()
         self.models = ModelManagerWidget()
-        self.tabs = QTabWidget()
-        self.tabs.setObjectName("finetune_tabs")
-        self.tabs.addTab(self.data, "Data")
-        self.tabs.addTab(self.settings, "Settings")
-        self.tabs.addTab(self.models, "My models")
-        self.tabs.setMaximumHeight(330)
         self.start_button = _button(
             "Start training", "finetune_start_button", "Fine-tune the base model on the chosen data."
         )
@@ -106,21 +114,31 @@ class FineTuneWidget(QWidget):
         self.status_label = QLabel("Choose the data, then press Start training.")
         self.status_label.setObjectName("finetune_status_label")
         self.status_label.setWordWrap(True)
+        # three lines, always: a label whose height follows its text relays out the whole window
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.status_label.setFixedHeight(3 * self.status_label.fontMetrics().lineSpacing() + 4)
         self.loss_plot = LossPlot()
         self.metrics_plot = MetricsPlot()
-        self.compare_table = QTableWidget(2, 0)
+        self.compare_table = QTableWidget(0, 2)
         self.compare_table.setObjectName("finetune_compare_table")
-        self.compare_table.setVerticalHeaderLabels(["Base model", "New model"])
+        self.compare_table.setHorizontalHeaderLabels(["Base model", "New model"])
         self.compare_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.compare_table.verticalHeader().setDefaultSectionSize(22)
+        self.compare_table.verticalHeader().setDefaultSectionSize(20)
         self.compare_table.horizontalHeader().setFixedHeight(22)
-        self.compare_table.setFixedHeight(2 * 22 + 22 + 4)
+        self.compare_table.setFixedHeight(len(METRIC_LABELS) * 20 + 22 + 4)  # one row per metric
         self.compare_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.compare_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.compare_table.setToolTip(
             "Scores on the validation images: the model you started from vs the new one "
             "(mAP: average precision over IoU thresholds 0.5 to 0.95)."
         )
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("finetune_tabs")
+        self.tabs.addTab(self.data, "Data")
+        self.tabs.addTab(self.settings, "Settings")
+        self.tabs.addTab(self.models, "My models")
+        self.progress_tab = self._progress_tab()
+        self.tabs.addTab(self.progress_tab, "Progress")
         self._layout()
         self._watcher = QFileSystemWatcher([str(user_models_dir())], self)
         self._refresh_timer = QTimer(self)
@@ -134,19 +152,27 @@ class FineTuneWidget(QWidget):
         if app is not None:
             app.aboutToQuit.connect(self.abort)
 
+    def _progress_tab(self) -> QWidget:
+        """The "Progress" tab: loss and validation plots, base vs new model."""
+        tab = QWidget()
+        tab.setObjectName("finetune_progress_tab")
+        layout = QVBoxLayout(tab)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.loss_plot, 1)
+        layout.addWidget(self.metrics_plot, 1)
+        layout.addWidget(self.compare_table)
+        return tab
+
     def _layout(self) -> None:
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.tabs)
+        layout.addWidget(self.tabs, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status_label)
-        layout.addWidget(self.loss_plot, 1)
-        layout.addWidget(self.metrics_plot, 1)
-        layout.addWidget(self.compare_table)
 
     # ---- running --------------------------------------------------------------
     def start(self) -> bool:
@@ -188,7 +214,9 @@ class FineTuneWidget(QWidget):
         self.destroyed.connect(lambda *_: worker.quit())
         self.worker = worker
         self._set_running(True)
+        self.progress.setValue(0)
         self._set_status(f"Starting: {plan.summary()}.")
+        self.tabs.setCurrentWidget(self.progress_tab)
         worker.start()
         return True
 
@@ -205,6 +233,11 @@ class FineTuneWidget(QWidget):
             self._stop.set()
             self.worker.quit()
 
+    def shutdown(self) -> None:
+        """Abandon a run and stop reading folders (the window is closing)."""
+        self.abort()
+        self.data.shutdown()
+
     def refresh_models(self, select: str | None = None) -> None:
         """Re-read the model folders into the base-model combo and the manager."""
         self.settings.refresh_models()
@@ -214,25 +247,28 @@ class FineTuneWidget(QWidget):
     def _on_event(self, event: Any) -> None:
         if isinstance(event, StepEvent):
             self.loss_plot.append(event.step, event.loss)
-            self.progress.setValue(int(1000 * min(1.0, event.fraction)))
             left = event.elapsed_s / event.fraction - event.elapsed_s if event.fraction > 0 else None
-            self._set_status(
-                self._progress_text(event.epoch, event.step, event.elapsed_s, left)
-                + f", loss {event.loss:.3f}"
-            )
+            text = self._progress_text(event.epoch, event.step, event.elapsed_s, left) + f", loss {event.loss:.3f}"
+            self._show_progress(event.fraction, text)
         elif isinstance(event, ValidationEvent):
             self.metrics_plot.append(event.epoch, event.metrics)
             best = " (best so far)" if event.is_best else ""
             score = event.metrics.get("ap50", event.metrics.get("f1", 0.0))
-            self._set_status(
-                self._progress_text(event.epoch, event.step, event.elapsed_s, event.remaining_s)
-                + f", validation {score:.3f}{best}"
-            )
+            text = self._progress_text(event.epoch, event.step, event.elapsed_s, event.remaining_s)
+            self._show_progress(None, f"{text}, validation {score:.3f}{best}")
         elif isinstance(event, BaselineEvent):
             self.metrics_plot.set_baseline(event.metrics)
             self._fill_compare(event.metrics, {})
         elif isinstance(event, PhaseEvent):
-            self._set_status(event.message[:1].upper() + event.message[1:] + "…")
+            self._show_progress(None, event.message[:1].upper() + event.message[1:] + "…")
+
+    def _apply_progress(self, fraction: float | None, text: str) -> None:
+        """Show a record's progress (throttled: see the module docstring)."""
+        if self.worker is None:
+            return
+        if fraction is not None:
+            self.progress.setValue(int(1000 * min(1.0, fraction)))
+        self._set_status(text)
 
     def _progress_text(self, epoch: int, step: int, elapsed: float, left: float | None) -> str:
         of = f"/{self._epochs_total}" if self._epochs_total else ""
@@ -240,6 +276,7 @@ class FineTuneWidget(QWidget):
         return f"Epoch {epoch}{of}, step {step}, {times}"
 
     def _on_returned(self, outcome: FineTuneOutcome) -> None:
+        self._show_progress.cancel()
         self.outcome = outcome
         self.loss_plot.flush()
         self.metrics_plot.flush()
@@ -261,10 +298,12 @@ class FineTuneWidget(QWidget):
         show_info(f"New model '{outcome.path.stem}' saved.")
 
     def _on_errored(self, exc: BaseException) -> None:
+        self._show_progress.cancel()
         self._set_status(f"Training failed: {exc}", warn=True)
         self._set_running(False)
 
     def _on_finished(self) -> None:
+        self._show_progress.cancel()
         self.worker = None
         self._set_running(False)
 
@@ -277,24 +316,26 @@ class FineTuneWidget(QWidget):
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
-        for index in range(self.tabs.count()):
-            if self.tabs.widget(index) is not self.models:
-                self.tabs.widget(index).setEnabled(not running)
+        for widget in (self.data, self.settings):
+            widget.setEnabled(not running)
 
     def _set_status(self, text: str, warn: bool = False) -> None:
         if self.worker is not None and self._stop.is_set() and not text.startswith("Stopping"):
             text = f"Stopping after the current step… {text}"
         self.status_label.setText(text)
-        self.status_label.setStyleSheet("color: orange;" if warn else "")
+        self.status_label.setToolTip(text)  # the label shows three lines at most
+        if warn != self._warn:  # a style sheet change re-polishes the label: only when it changes
+            self._warn = warn
+            self.status_label.setStyleSheet("color: orange;" if warn else "")
 
     def _fill_compare(self, before: dict, after: dict) -> None:
         rows = compare_metrics(before, after)
-        self.compare_table.setColumnCount(len(rows))
-        self.compare_table.setHorizontalHeaderLabels([label for label, _, _ in rows])
-        for column, (_, old, new) in enumerate(rows):
-            for row, value in enumerate((old, new)):
+        self.compare_table.setRowCount(len(rows))
+        self.compare_table.setVerticalHeaderLabels([label for label, _, _ in rows])
+        for row, (_, old, new) in enumerate(rows):
+            for column, value in enumerate((old, new)):
                 item = QTableWidgetItem("–" if value is None else f"{value:.3f}")
-                if row == 1 and old is not None and new is not None and abs(new - old) > 1e-3:
+                if column == 1 and old is not None and new is not None and abs(new - old) > 1e-3:
                     item.setForeground(QColor(90, 200, 90) if new > old else QColor(230, 120, 60))
                 self.compare_table.setItem(row, column, item)
 
