@@ -167,3 +167,32 @@ def test_engine_error_is_a_notification(app, qtbot, monkeypatch, demo_model_path
     assert len(errors) == 1 and "\n" not in errors[0]
     assert "nuclei_fluorescence labels" not in viewer.layers
     assert seg.findChild(QPushButton, "segment_button").isEnabled()
+
+
+def test_first_click_finds_the_model_loaded_in_a_worker(make_napari_viewer, qtbot, demo_model_path, monkeypatch):
+    import threading
+
+    from medseg_app import _segment_job
+    from medseg_app.main import create_viewer, medseg_window
+
+    loads = []
+    original = _segment_job.load_model_file
+
+    def spy(path, **kwargs):
+        loads.append((str(path), threading.current_thread() is threading.main_thread()))
+        return original(path, **kwargs)
+
+    monkeypatch.setattr(_segment_job, "load_model_file", spy)
+    viewer = create_viewer(viewer=make_napari_viewer())
+    seg = medseg_window(viewer).widgets["Segment"]
+    assert seg.models.select(str(demo_model_path))
+    # before any click: the chosen model is loaded (and run once) in a worker thread
+    qtbot.waitUntil(lambda: (str(demo_model_path), False) in loads, timeout=60_000)
+    qtbot.waitUntil(lambda: seg.warmed == str(demo_model_path), timeout=60_000)
+    assert not any(on_ui for _, on_ui in loads)
+
+    viewer.open_sample("medseg", "nuclei_fluorescence")
+    done = len(loads)
+    _segment(qtbot, seg)  # the first click
+    assert len(loads) == done  # nothing left to load
+    assert "nuclei_fluorescence labels" in viewer.layers

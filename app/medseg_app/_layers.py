@@ -8,7 +8,7 @@ import napari
 import numpy as np
 from napari.layers import Image, Labels
 
-from ._layer_state import info
+from ._layer_state import info, source_path
 
 
 def selected_images(viewer: napari.viewer.Viewer) -> list[Image]:
@@ -39,6 +39,37 @@ def image_of(viewer: napari.viewer.Viewer, labels: Labels) -> Image | None:
     if not name and labels.name.endswith(" labels"):
         name = labels.name[: -len(" labels")]
     return find_layer(viewer, name, Image) if name else None
+
+
+def pair_with_image(viewer: napari.viewer.Viewer, labels: Labels) -> Image | None:
+    """Link a labels layer read from a saved file to its image layer, if that is open.
+
+    Saved files are named after the image layer with spaces as underscores
+    (``my_cells_labels.tif`` for ``my cells``), so the image is found by
+    that name; the labels layer is then renamed ``"<image> labels"`` (when
+    the name is free) and records the image and its source file.
+
+    Returns
+    -------
+    Image or None
+        The image, or None for other layers and when it is not open.
+    """
+    meta = info(labels)
+    wanted = meta.get("image")
+    if not wanted or "saved_path" not in meta:
+        return None
+    key = str(wanted).replace(" ", "_")
+    image = next(
+        (layer for layer in viewer.layers if isinstance(layer, Image) and layer.name.replace(" ", "_") == key), None
+    )
+    if image is None:
+        return None
+    meta["image"] = image.name
+    meta["source"] = meta.get("source") or source_path(image)
+    name = labels_name(image.name)
+    if labels.name != name and name not in viewer.layers:
+        labels.name = name
+    return image
 
 
 def current_z(viewer: napari.viewer.Viewer, layer: Any) -> int:

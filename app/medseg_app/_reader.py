@@ -3,6 +3,9 @@
 TIFF/OME-TIFF, PNG, JPEG, BMP, DICOM files and DICOM series folders, NIfTI.
 The pixel spacing becomes the layer ``scale`` (and ``units``), colour images
 open as RGB layers, other multi-channel images as one layer per channel.
+Label images MedSeg saved (:func:`medseg_core.io.labels.is_medseg_labels`,
+e.g. ``cells_labels.tif``) open as Labels layers named for their image
+(``"cells labels"``), so yesterday's corrections can be continued.
 A file that cannot be read shows a one-line notification and adds nothing.
 """
 
@@ -17,12 +20,15 @@ from napari.utils.notifications import show_error
 
 from medseg_core.errors import MedsegError
 
-from ._layer_state import KEY, napari_units
+from ._layer_state import KEY, checksum, napari_units
+from ._layers import labels_name
 
 LayerData = tuple
 PathOrPaths = str | os.PathLike | Sequence[str | os.PathLike]
 
 _MULTI_SUFFIXES = (".ome.tiff", ".ome.tif", ".nii.gz")
+#: End of the file name the Count panel suggests for saved labels (``<image>_labels.tif``).
+LABELS_FILE_SUFFIX = "_labels"
 
 
 def _paths(path: PathOrPaths) -> list[str]:
@@ -90,8 +96,45 @@ def image_layer_data(image: Any, name: str | None = None) -> list[LayerData]:
     return [(array, kwargs, "image")]
 
 
+def labels_layer_data(image: Any) -> list[LayerData]:
+    """napari layer data for a label image MedSeg saved.
+
+    Parameters
+    ----------
+    image : ImageData
+        The label file as read by :func:`medseg_core.io.read_image`.
+
+    Returns
+    -------
+    list of tuple
+        ``[(array, kwargs, "labels")]``: a layer named ``"<image> labels"``
+        (``<image>`` is the file name without ``_labels``), whose metadata
+        names that image and records the file as saved, so reopening it
+        leaves nothing unsaved.
+    """
+    meta = image.meta
+    stem = layer_name(meta.source)
+    image_name = stem[: -len(LABELS_FILE_SUFFIX)] if stem.endswith(LABELS_FILE_SUFFIX) else stem
+    value = checksum(image.array)
+    info = {
+        "image": image_name,
+        "spacing": list(meta.spacing) if meta.spacing else None,
+        "unit": meta.unit,
+        "saved_path": str(Path(meta.source).resolve()),
+        "baseline": value,
+        "saved": value,
+    }
+    kwargs: dict[str, Any] = {"name": labels_name(image_name), "metadata": {KEY: info}}
+    if meta.spacing:
+        kwargs["scale"] = tuple(meta.spacing)
+        units = napari_units(meta.unit, image.array.ndim)
+        if units:
+            kwargs["units"] = units
+    return [(image.array, kwargs, "labels")]
+
+
 def read_paths(path: PathOrPaths) -> list[LayerData]:
-    """Read each path into an image layer; unreadable ones only notify.
+    """Read each path into an image layer (a labels layer for labels MedSeg saved); unreadable ones only notify.
 
     Returns
     -------
@@ -100,11 +143,13 @@ def read_paths(path: PathOrPaths) -> list[LayerData]:
         file could be read.
     """
     from medseg_core.io import read_image
+    from medseg_core.io.labels import is_medseg_labels
 
     out: list[LayerData] = []
     for p in _paths(path):
         try:
-            out.extend(image_layer_data(read_image(p)))
+            image = read_image(p)
+            out.extend(labels_layer_data(image) if is_medseg_labels(p) else image_layer_data(image))
         except MedsegError as exc:
             show_error(str(exc))
         except MemoryError:

@@ -65,6 +65,7 @@ class Recounter(QObject):
         self.generation = 0
         self.thread_min_pixels = THREAD_MIN_PIXELS
         self.workers: set = set()
+        self.closed = False
         self._launched_checksum: int | None = None
         self._debounce = QTimer(self, singleShot=True, interval=delay_ms)
         self._debounce.timeout.connect(self._launch)
@@ -75,8 +76,13 @@ class Recounter(QObject):
         viewer.dims.events.current_step.connect(self._on_step)
 
     def set_layer(self, layer: Any) -> None:
-        """Follow ``layer`` (a Labels layer or None) and count it now."""
-        if layer is self.layer:
+        """Follow ``layer`` (a Labels layer or None) and count it after the debounce delay.
+
+        Debounced like an edit, so that a burst of layer changes (opening
+        several files, the viewer removing every layer as it closes) starts
+        one count, or none once :meth:`close` is called.
+        """
+        if layer is self.layer or self.closed:
             return
         self._disconnect()
         self.layer = layer
@@ -85,7 +91,7 @@ class Recounter(QObject):
             for name in ("paint", "data", "set_data"):
                 getattr(layer.events, name).connect(self.request)
         self.generation += 1
-        self._launch()
+        self.request()
 
     def _disconnect(self) -> None:
         if self.layer is not None:
@@ -93,7 +99,10 @@ class Recounter(QObject):
                 getattr(self.layer.events, name).disconnect(self.request)
 
     def close(self) -> None:
-        """Stop timers and forget the layer."""
+        """Stop timers, forget the layer and start no more counts (a running one still ends)."""
+        if self.closed:
+            return
+        self.closed = True
         self._poll.stop()
         self._debounce.stop()
         self._disconnect()

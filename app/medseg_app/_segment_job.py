@@ -6,6 +6,9 @@ and returns a list of ``(job, Segmentation)``, or a :class:`Failure` with a
 one-line message for errors the user can act on (bad model, bad image).
 Cancelling (``worker.quit()``) stops it at the next yield; nothing is
 returned then.
+
+:func:`warm_up` does a run's first-call work ahead, in a worker started when
+the panel opens and whenever another model is chosen.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 from medseg_core.errors import MedsegError
 from medseg_core.model import SegmentationModel, load_model_file
 from medseg_core.progress import Progress
-from medseg_core.segment import Segmentation, segment_iter
+from medseg_core.segment import Segmentation, segment, segment_iter
 
 #: Share of one image's progress bar given to each stage.
 _STAGE_SPAN = {"normalise": (0.0, 0.05), "network": (0.05, 0.85), "postprocess": (0.85, 1.0)}
@@ -95,9 +98,30 @@ def inference_threads() -> int:
     return max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1))
 
 
-def _warm_imports() -> None:
-    """Import what napari needs to add a labels layer, here instead of on the UI thread."""
-    import pandas  # noqa: F401 - napari's Labels layer imports it on first use (~0.4 s)
+def warm_up(cache: ModelCache, model_path: str | os.PathLike | None) -> None:
+    """Do a Segment run's first-call work now, in a worker thread, so the first click does none.
+
+    - napari imports pandas when it adds the first Labels layer (~0.4 s on
+      the UI thread);
+    - vispy builds the line patterns of a Labels layer's outline overlay
+      (``DashAtlas``) the first time one is added (~0.1 s on the UI thread);
+      it caches them, so building them here keeps that out of the click;
+    - the model is loaded into ``cache`` and run once on a tiny image
+      (torch's and the post-processing's first-call set-up).
+
+    A model that cannot be loaded or run is left alone: the Segment run
+    that needs it reports why (:class:`Failure`).
+    """
+    import pandas  # noqa: F401
+    from vispy.visuals.line.dash_atlas import DashAtlas
+
+    DashAtlas()
+    if model_path is None:
+        return
+    try:
+        segment(np.zeros((64, 64), np.float32), cache.get(model_path))
+    except MedsegError:
+        return
 
 
 def run_jobs(
@@ -110,7 +134,6 @@ def run_jobs(
     torch.set_num_threads(inference_threads())  # OpenMP: affects this worker thread's parallel regions
     try:
         yield 0.0, "loading model"
-        _warm_imports()
         model = cache.get(model_path)
         results = []
         for index, job in enumerate(jobs):

@@ -2,29 +2,40 @@
 
 napari's window object is reached through ``viewer.window._qt_window`` and
 ``viewer.window._qt_viewer``; those two private names are used only here.
+
+Layout: Segment, Correct and Fine-tune share one tabbed dock on the right,
+with Count below it. The Fine-tune panel (data, settings, live plots) needs
+the full height of a laptop screen, so Count gives way while Fine-tune is
+the shown tab and comes back with the other tabs.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
+import logging
 import os
 from collections.abc import Iterable
 from typing import Any
 
 import napari
-from napari.layers import Labels
+from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QEvent, QObject, Qt, QTimer, QUrl
+from qtpy.QtCore import QEvent, QObject, Qt, QThreadPool, QTimer, QUrl
 from qtpy.QtGui import QAction, QDesktopServices, QGuiApplication
 from qtpy.QtWidgets import QFrame, QScrollArea, QWidget
 
 from medseg_core.registry import user_models_dir
 
 from . import _dialogs
-from ._layer_state import is_unsaved
+from ._layer_state import info, is_unsaved
+from ._layers import pair_with_image
+from ._report import report_bug
 from ._sample_data import SAMPLES
+from ._units import ConsistentUnits
 from .correct_widget import show_shortcuts
 from .recovery import RecoveryManager
+
+_log = logging.getLogger(__name__)
 
 PLUGIN = "medseg"
 #: (napari.yaml display name, class path, tabbed with the previous dock)
@@ -34,8 +45,15 @@ PANELS = (
     ("Fine-tune", "medseg_app.finetune_widget:FineTuneWidget", True),
     ("Count", "medseg_app.count_widget:CountWidget", False),
 )
-#: Panels whose minimum height exceeds this are docked inside a scroll area.
+#: Panels whose minimum height exceeds this are docked inside a scroll area, so that the
+#: docks' minimum heights together never make the window taller than a laptop screen.
 MAX_PANEL_HEIGHT = 420
+#: Width of the right dock area at start (wider when a panel needs it).
+DOCK_WIDTH = 380
+#: Largest window size at start; smaller screens get their available area.
+WINDOW_SIZE = (1600, 1000)
+#: How long closing the window waits for the workers it stopped to end.
+SHUTDOWN_WAIT_MS = 10_000
 OPEN_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp *.dcm *.dicom *.nii *.nii.gz);;All files (*)"
 
 
@@ -54,18 +72,18 @@ def open_paths(viewer: napari.viewer.Viewer, paths: Iterable[str | os.PathLike])
             continue
         try:
             layers.extend(viewer.open(path, plugin=PLUGIN))
-        except Exception as exc:  # noqa: BLE001 - napari's own errors: one line, keep going
-            show_error(f'Cannot open "{path}": {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}')
+        except Exception as exc:  # noqa: BLE001 - the reader reports bad files itself: this is a bug; keep going
+            report_bug(f'Cannot open "{path}"', exc)
     return layers
 
 
 def _load_class(spec: str) -> type | None:
+    """The class ``"module:Name"``; None when importing it fails (reported, see :func:`report_bug`)."""
     module, _, name = spec.partition(":")
-    if importlib.util.find_spec(module) is None:
-        return None
     try:
         return getattr(importlib.import_module(module), name)
-    except Exception:  # noqa: BLE001 - an optional panel that fails to import is skipped
+    except Exception as exc:  # noqa: BLE001 - the other panels still start; the failure is reported
+        report_bug(f"The {name} panel could not be loaded", exc)
         return None
 
 
@@ -78,6 +96,8 @@ class MedSegWindow(QObject):
         The docked panels by display name.
     recovery : RecoveryManager
         Autosave and restore.
+    units : ConsistentUnits
+        Keeps the layers' units consistent.
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
@@ -87,9 +107,13 @@ class MedSegWindow(QObject):
         self.viewer = viewer
         self.widgets: dict[str, QWidget] = {}
         self.docks: dict[str, Any] = {}
+        self._count_gave_way = False
         viewer.title = "MedSeg"
+        self.fit_to_screen()
         self._dock_panels()
         self.recovery = RecoveryManager(viewer, self)
+        self.units = ConsistentUnits(viewer)
+        viewer.layers.events.inserted.connect(self._on_inserted)
         self._samples_menu = None
         self.menu = self._build_menu()
         self.qt_window.installEventFilter(self)
@@ -97,38 +121,90 @@ class MedSegWindow(QObject):
         self.qt_viewer.installEventFilter(self)
 
     # ---------------------------------------------------------------- panels
+    def fit_to_screen(self) -> None:
+        """Size the window to its screen (at most :data:`WINDOW_SIZE`), centred.
+
+        A size napari restored from an earlier session is kept when it fits.
+        """
+        from napari.settings import get_settings
+
+        screen = self.qt_window.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        application = get_settings().application
+        remembered = application.window_size if application.save_window_geometry else None
+        if remembered and remembered[0] <= area.width() and remembered[1] <= area.height():
+            return
+        width, height = min(WINDOW_SIZE[0], area.width()), min(WINDOW_SIZE[1], area.height())
+        self.qt_window.resize(width, height)
+        self.qt_window.move(area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2)
+
     def _dock_panels(self) -> None:
         window = self.viewer.window
         for name, spec, tabify in PANELS:
             cls = _load_class(spec)
             if cls is None:
-                continue  # e.g. the Fine-tune panel is not installed
+                continue
             try:
                 widget = cls(self.viewer)
-            except Exception:  # noqa: BLE001 - an optional panel that fails to start is skipped
+            except Exception as exc:  # noqa: BLE001 - the other panels still start; the failure is reported
+                report_bug(f"The {name} panel could not start", exc)
                 continue
             content = widget
-            if widget.minimumSizeHint().height() > MAX_PANEL_HEIGHT:  # tall panels scroll instead
+            hint = widget.minimumSizeHint()
+            if hint.height() > MAX_PANEL_HEIGHT:  # tall panels scroll on small screens, never sideways
                 content = QScrollArea(objectName=f"{widget.objectName()}_scroll", widgetResizable=True)
                 content.setFrameShape(QFrame.Shape.NoFrame)
+                content.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
                 content.setWidget(widget)
+                content.setMinimumWidth(hint.width() + content.verticalScrollBar().sizeHint().width())
             # napari's own name for plugin docks, so Plugins > MedSeg > ... shows this dock, no duplicate
             dock = window.add_dock_widget(
                 content, name=f"{name} ({PLUGIN})", area="right", tabify=tabify, add_vertical_stretch=name != "Count"
             )
             self.widgets[name] = widget
             self.docks[name] = dock
+        if "Fine-tune" in self.docks:
+            self.docks["Fine-tune"].visibilityChanged.connect(self._on_finetune_visible)
         QTimer.singleShot(0, self.arrange)
 
     def arrange(self) -> None:
-        """Show the Segment tab and give the Count panel (with its table) half of the height."""
+        """Show the Segment tab, give the right docks their width and Count half of the height."""
         if "Segment" in self.docks:
             self.docks["Segment"].raise_()
+            self.qt_window.resizeDocks([self.docks["Segment"]], [DOCK_WIDTH], Qt.Orientation.Horizontal)
+        self._split_height()
+
+    def _split_height(self) -> None:
         if "Segment" in self.docks and "Count" in self.docks:
             height = max(400, self.qt_window.height())
             self.qt_window.resizeDocks(
                 [self.docks["Segment"], self.docks["Count"]], [height // 2, height // 2], Qt.Orientation.Vertical
             )
+
+    def _on_finetune_visible(self, visible: bool) -> None:
+        """Count gives way to the Fine-tune panel (see the module docstring)."""
+        count = self.docks.get("Count")
+        if count is None:
+            return
+        if visible and count.isVisible():
+            self._count_gave_way = True
+            count.hide()
+        elif not visible and self._count_gave_way:
+            self._count_gave_way = False
+            count.show()
+            self._split_height()
+
+    def _on_inserted(self, event: Any) -> None:
+        """Link labels opened from a saved file with their image (either may come first)."""
+        layer = event.value
+        if isinstance(layer, Labels):
+            pair_with_image(self.viewer, layer)
+        elif isinstance(layer, Image):
+            for labels in [item for item in self.viewer.layers if isinstance(item, Labels)]:
+                if not info(labels).get("source"):
+                    pair_with_image(self.viewer, labels)
 
     # ------------------------------------------------------------------ menu
     def _build_menu(self) -> Any:
@@ -184,12 +260,28 @@ class MedSegWindow(QObject):
         return [layer.name for layer in self.viewer.layers if isinstance(layer, Labels) and is_unsaved(layer)]
 
     def teardown(self) -> None:
-        """Release the menu actions and event hooks (their slots reference the viewer)."""
+        """Stop the panels' work, then release the menu actions and event hooks.
+
+        Every panel with a ``shutdown()`` method stops starting work and asks
+        its running workers to end; this waits for them (up to
+        :data:`SHUTDOWN_WAIT_MS`), so none outlives the window and emits a
+        signal of a deleted object.
+        """
         if self.menu is None:
             return
         self.qt_window.removeEventFilter(self)
         self.qt_viewer.removeEventFilter(self)
+        if "Fine-tune" in self.docks:
+            self.docks["Fine-tune"].visibilityChanged.disconnect(self._on_finetune_visible)
+        self.viewer.layers.events.inserted.disconnect(self._on_inserted)
+        self.units.close()
         self.recovery.close()
+        for widget in self.widgets.values():
+            shutdown = getattr(widget, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
+        if not QThreadPool.globalInstance().waitForDone(SHUTDOWN_WAIT_MS):
+            _log.warning("workers still running %d s after the window closed", SHUTDOWN_WAIT_MS // 1000)
         self._samples_menu.clear()  # deletes the actions the menus own, and their slots
         self.menu.clear()
         self.viewer.window.main_menu.removeAction(self.menu.menuAction())
@@ -206,9 +298,6 @@ class MedSegWindow(QObject):
         if unsaved:
             self.recovery.autosave()
             self.recovery.wait()
-        segment = self.widgets.get("Segment")
-        if segment is not None and getattr(segment, "running", False):
-            segment.cancel()
         self.teardown()
         return False
 

@@ -281,7 +281,7 @@ class CorrectWidget(QWidget):
             if shapes is None:
                 shapes = self.viewer.add_shapes(
                     name=SPLIT_LAYER, ndim=layer.ndim, scale=layer.scale, translate=layer.translate,
-                    edge_color="yellow", edge_width=1.5, face_color="transparent",
+                    units=layer.units, edge_color="yellow", edge_width=1.5, face_color="transparent",
                 )
             self.viewer.layers.selection.active = shapes
             shapes.mode = "add_path"

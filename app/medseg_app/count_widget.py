@@ -165,6 +165,10 @@ class CountWidget(QWidget):
         """Save the labels layer as TIFF (asks for the path)."""
         _export.save_labels(self, self.viewer, self.layer)
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802
+    def shutdown(self) -> None:
+        """Start no more counts (the window is closing)."""
         self.recounter.close()
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802
+        self.shutdown()
         super().closeEvent(event)

@@ -30,8 +30,9 @@ from medseg_core.errors import MedsegError
 from medseg_core.registry import user_data_dir
 
 from . import _dialogs
-from ._layer_state import ALWAYS_EDITED, KEY, checksum, info, is_edited, napari_units, set_baseline, source_path
+from ._layer_state import ALWAYS_EDITED, KEY, checksum, info, is_edited, set_baseline, source_path
 from ._layers import image_of, labels_name
+from ._units import shown_units
 
 DEFAULT_IDLE_MS = 10_000
 
@@ -198,9 +199,7 @@ class RecoveryManager(QObject):
         kwargs = {"name": record.get("layer") or labels_name(image.name), "metadata": {KEY: meta}}
         kwargs["scale"] = tuple(image.scale[-spatial:])
         kwargs["translate"] = tuple(image.translate[-spatial:])
-        units = napari_units(meta.get("unit"), spatial)
-        if units:
-            kwargs["units"] = units
+        kwargs["units"] = shown_units(image, spatial)
         layer = self.viewer.add_labels(data, **kwargs)
         show_info(f"Restored the labels of '{image.name}' from {record.get('time')}")
         return layer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import napari
 import numpy as np
-from napari.layers import Labels
+from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Signal
@@ -30,8 +30,9 @@ from ._history import apply_labels
 from ._layer_state import KEY, checksum, image_axes, info, is_edited, napari_units
 from ._layers import find_layer, labels_name, selected_images
 from ._model_picker import ModelPicker
-from ._segment_job import Failure, Job, ModelCache, inference_threads, run_jobs
+from ._segment_job import Failure, Job, ModelCache, inference_threads, run_jobs, warm_up
 from ._tooltips import tip
+from ._units import shown_units
 
 
 class SegmentWidget(QWidget):
@@ -41,6 +42,13 @@ class SegmentWidget(QWidget):
     ----------
     napari_viewer : napari.viewer.Viewer
         The viewer whose layers are segmented (napari passes it by annotation).
+
+    Attributes
+    ----------
+    warmed : str or None
+        Path of the model the last warm-up (:func:`~._segment_job.warm_up`,
+        run when the panel opens and when another model is chosen) finished
+        with, "" when there was no model; None until the first one ends.
     """
 
     #: Emitted with the names of the labels layers made by a finished run.
@@ -51,6 +59,9 @@ class SegmentWidget(QWidget):
         self.setObjectName("medseg_segment_widget")
         self.viewer = napari_viewer
         self.worker = None
+        self.warmed: str | None = None
+        self._warm_worker = None
+        self._warming = ""
         self._cache = ModelCache()
         self._show_progress = qthrottled(self._apply_progress, timeout=200, parent=self)
 
@@ -116,6 +127,22 @@ class SegmentWidget(QWidget):
         self.min_size_spin.setToolTip(f"{tip('min_size_spin')} (model default: {defaults.get('min_size', 0)} px)")
         self.threshold_spin.setToolTip(f"{tip('threshold_spin')} (model default: {defaults.get('threshold', 0.5)})")
         self._update_target()
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Load the chosen model and do the first-call work in a worker, one warm-up at a time."""
+        path = self.models.current_path() or ""
+        if self._warm_worker is not None or path == self.warmed:
+            return
+        self._warming = path
+        self._warm_worker = create_worker(warm_up, self._cache, path or None, _start_thread=False)
+        self._warm_worker.finished.connect(self._on_warmed)  # a bound slot: never called once the panel is deleted
+        self._warm_worker.start()
+
+    def _on_warmed(self) -> None:
+        self._warm_worker = None
+        self.warmed = self._warming
+        self._warm_up()  # another model may have been chosen meanwhile
 
     def _update_target(self, *_args) -> None:
         images = selected_images(self.viewer)
@@ -199,6 +226,10 @@ class SegmentWidget(QWidget):
             self.cancel_button.setEnabled(False)
             self.worker.quit()
 
+    def shutdown(self) -> None:
+        """Cancel a running segmentation (the window is closing)."""
+        self.cancel()
+
     def _on_progress(self, value: tuple[float, str]) -> None:
         self._show_progress(value)  # throttled: each repaint of the window costs a frame
 
@@ -257,7 +288,9 @@ class SegmentWidget(QWidget):
         if layer is not None:
             self.viewer.layers.remove(layer)
         kwargs = {"name": name, "scale": job.scale, "translate": job.translate, "metadata": {KEY: meta}}
-        units = napari_units(meta["unit"], segmentation.labels.ndim)
+        image = find_layer(self.viewer, job.name, Image)  # the result shows the units its image shows
+        ndim = segmentation.labels.ndim
+        units = shown_units(image, ndim) if image is not None else napari_units(meta["unit"], ndim)
         if units:
             kwargs["units"] = units
         return self.viewer.add_labels(segmentation.labels, **kwargs)
