@@ -113,7 +113,7 @@ class MetricsPlot(_ThrottledPlot):
         self.setYRange(0, 1.0, padding=0.02)
         self.getPlotItem().getViewBox().setLimits(yMin=-0.05, yMax=1.1)
         # the legend sits in its own row under the plot, never over the curves
-        self.legend = pg.LegendItem(colCount=6, labelTextSize="8pt", horSpacing=8)
+        self.legend = pg.LegendItem(colCount=4, labelTextSize="8pt", horSpacing=8)  # two rows fit a side panel
         self.getPlotItem().layout.addItem(self.legend, 4, 1)
         self.keys: list[str] = []
         self.epochs: list[float] = []
