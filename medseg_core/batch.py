@@ -314,6 +314,8 @@ def format_table(result: dict) -> str:
                 out.write(f"objects  mean AP@0.5:0.95 {m:.4f}\n")
             else:
                 out.write(f"objects  IoU {t:<4} " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()) + "\n")
+        out.write(f"objects  AJI {result['aji']:.4f}  PQ {result['pq']:.4f} (means over images)\n")
+        out.write(f"count    mean absolute error per image {result['count_error']['mean_absolute']:.2f}\n")
     else:
         out.write("dice     " + "  ".join(f"{k} {v:.4f}" for k, v in result["per_class_dice"].items()) + "\n")
         out.write(f"pixel error {result['pixel_error']:.4f}\n")

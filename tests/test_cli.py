@@ -89,6 +89,14 @@ def test_evaluate_agrees_with_scikit_learn(workspace, capsys):
     }
     for key, value in expected.items():
         assert result["pixel"][key] == pytest.approx(value, abs=1e-9), key
+    # AJI (MoNuSeg's mean over images) and the count errors, from the segment command's own outputs
+    from medseg_core.metrics import aggregated_jaccard_index
+
+    pairs = [(read_labels(seg_out / f"img{i}_labels.tif"), read_labels(masks / f"img{i}.tif")) for i in range(3)]
+    assert result["aji"] == pytest.approx(np.mean([aggregated_jaccard_index(p, t) for p, t in pairs]))
+    counts = result["count_error"]["per_image"]
+    assert [counts[f"img{i}"]["predicted"] for i in range(3)] == [len(np.unique(p[p > 0])) for p, _ in pairs]
+    assert "AJI" in capsys.readouterr().out
     assert "objects" in capsys.readouterr().out
 
 
