@@ -284,3 +284,26 @@ def test_training_records_do_not_flood_the_ui_thread(make_napari_viewer, qtbot, 
     assert 1 <= len(values) <= 3 and values[-1] == 1000
     assert widget.loss_plot.steps == list(range(1, 201))  # every point is kept
     assert widget.loss_plot.redraws - redraws <= 2
+
+
+def test_training_leaves_a_cpu_core_to_the_interface(make_napari_viewer, qtbot, tiny_base, monkeypatch):
+    import torch
+
+    from medseg_app import finetune_widget
+    from medseg_app._segment_job import inference_threads
+    from medseg_app.finetune_job import FineTuneOutcome
+
+    seen = []
+
+    def fake_run(job, should_stop):
+        seen.append(torch.get_num_threads())
+        yield from ()
+        return FineTuneOutcome(error="not trained: a test")
+
+    monkeypatch.setattr(finetune_widget, "run_finetune", fake_run)
+    before = torch.get_num_threads()
+    viewer, widget = open_panel(make_napari_viewer)
+    assert widget.start()
+    wait_for_end(qtbot, widget)
+    assert seen == [inference_threads()]  # all cores but one, as a Segment run
+    assert torch.get_num_threads() == before

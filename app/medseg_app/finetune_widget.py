@@ -12,12 +12,14 @@ A record can arrive every few milliseconds, so nothing per record touches
 the widgets: the plots only store the numbers and redraw on a timer, and
 the status line and progress bar are updated at most every
 :data:`STATUS_INTERVAL_MS`. The status line has a fixed height (three
-lines), so a new text never changes the layout of the window.
+lines), so a new text never changes the layout of the window. Training runs
+on all CPU cores but one, as a Segment run does: the interface keeps one.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from napari.qt.threading import create_worker
@@ -46,6 +48,7 @@ from medseg_core.model import read_info
 from medseg_core.registry import resolve_model, user_models_dir
 from medseg_core.training import StepEvent, ValidationEvent
 
+from ._segment_job import inference_threads
 from .finetune_job import (
     BaselineEvent,
     FineTuneJob,
@@ -64,6 +67,24 @@ if TYPE_CHECKING:
 
 #: Least time between two updates of the status line and progress bar while training.
 STATUS_INTERVAL_MS = 250
+
+
+def train_leaving_a_core(
+    job: FineTuneJob, should_stop: Callable[[], bool]
+) -> Generator[Any, None, FineTuneOutcome]:
+    """:func:`~medseg_app.finetune_job.run_finetune` with one CPU core left to the interface.
+
+    Run in the worker thread: torch's thread count set here applies to this
+    thread's parallel work (see :func:`~medseg_app._segment_job.inference_threads`).
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(inference_threads())
+    try:
+        return (yield from run_finetune(job, should_stop))
+    finally:
+        torch.set_num_threads(previous)
 
 
 class FineTuneWidget(QWidget):
@@ -210,7 +231,7 @@ class FineTuneWidget(QWidget):
             "errored": self._on_errored,
             "finished": self._on_finished,
         }
-        worker = create_worker(run_finetune, job, self._stop.is_set, _connect=connect, _start_thread=False)
+        worker = create_worker(train_leaving_a_core, job, self._stop.is_set, _connect=connect, _start_thread=False)
         self.destroyed.connect(lambda *_: worker.quit())
         self.worker = worker
         self._set_running(True)
