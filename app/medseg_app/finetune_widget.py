@@ -179,8 +179,8 @@ class FineTuneWidget(QWidget):
         tab.setObjectName("finetune_progress_tab")
         layout = QVBoxLayout(tab)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.loss_plot, 1)
-        layout.addWidget(self.metrics_plot, 1)
+        layout.addWidget(self.loss_plot, 2)
+        layout.addWidget(self.metrics_plot, 3)  # its legend takes two rows
         layout.addWidget(self.compare_table)
         return tab
 
