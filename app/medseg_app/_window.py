@@ -71,9 +71,13 @@ def open_paths(viewer: napari.viewer.Viewer, paths: Iterable[str | os.PathLike])
             show_error(f'MedSeg cannot open "{path}": not a supported image file or DICOM folder')
             continue
         try:
-            layers.extend(viewer.open(path, plugin=PLUGIN))
+            opened = viewer.open(path, plugin=PLUGIN)
         except Exception as exc:  # noqa: BLE001 - the reader reports bad files itself: this is a bug; keep going
             report_bug(f'Cannot open "{path}"', exc)
+            continue
+        if len(opened) > 1:  # one layer per channel: channel 0 is segmented (medseg_core.normalize.select_channel)
+            viewer.layers.selection.active = opened[0]
+        layers.extend(opened)
     return layers
 
 
