@@ -320,7 +320,6 @@ def _train(args: argparse.Namespace) -> int:
         return 1
     if outcome.before:
         print(_comparison(args.base, outcome.before, outcome.after, outcome.reuses_training))
-    job.checkpoint.unlink(missing_ok=True)
     if outcome.saved_elsewhere:
         print(
             f"medseg: error: could not write {args.out}; the trained model was saved as {outcome.path} "

@@ -114,7 +114,8 @@ class FineTuneJob:
     data : dict
         What the data was (layer names, folders), recorded in the model.
     checkpoint : Path, optional
-        Where the best model so far is written during training.
+        Where the best model so far is written during training (a recovery
+        file, removed once the result is saved).
     """
 
     base: str | None
@@ -177,6 +178,9 @@ class FineTuneOutcome:
     saved_elsewhere : bool
         ``out_path`` could not be written; ``path`` is a fallback in the
         user model folder.
+    error : str
+        One-line reason when the run failed, for callers that report errors
+        instead of raising them (the app); :func:`finetune_iter` raises.
     """
 
     path: Path | None = None
@@ -190,6 +194,7 @@ class FineTuneOutcome:
     stopped: bool = False
     notices: list[str] = field(default_factory=list)
     saved_elsewhere: bool = False
+    error: str = ""
 
 
 def finetune_iter(
@@ -259,6 +264,8 @@ def finetune_iter(
         },
     )
     outcome.path, outcome.saved_elsewhere = save_with_fallback(new, job.out_path)
+    if job.checkpoint is not None:
+        job.checkpoint.unlink(missing_ok=True)
     if outcome.saved_elsewhere:
         note = f"could not write {job.out_path}; the model was saved as {outcome.path}"
         outcome.notices.append(note)

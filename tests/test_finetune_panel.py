@@ -75,7 +75,9 @@ def test_training_runs_in_a_worker_and_saves_a_usable_model(make_napari_viewer, 
     assert widget.metrics_plot.epochs == [1.0, 2.0]
     assert set(widget.metrics_plot.values) == {"accuracy", "precision", "recall", "f1", "iou", "ap50"}
     assert widget.loss_plot.redraws >= 1 and widget.metrics_plot.redraws >= 1
-    assert "saved" in widget.status_label.text().lower()
+    status = widget.status_label.text()
+    # saved either way; a run that beat nothing on the held-back image says the copy keeps the base weights
+    assert ("saved" in status) if outcome.improved else ("keeps the base model's weights" in status)
 
     path = user_models_dir() / f"{name}.safetensors"
     assert outcome.path == path and path.is_file()
@@ -192,7 +194,7 @@ def test_unexpected_error_is_one_line_and_re_enables_the_buttons(
         yield from ()
         raise RuntimeError("disk on fire")  # superqt would swallow a RuntimeError: the job reports it
 
-    monkeypatch.setattr("medseg_app.finetune_job.train_iter", broken)
+    monkeypatch.setattr("medseg_core.finetune.train_iter", broken)
     viewer, widget = open_panel(make_napari_viewer)
     assert widget.start()
     wait_for_end(qtbot, widget)
@@ -203,21 +205,21 @@ def test_unexpected_error_is_one_line_and_re_enables_the_buttons(
 
 
 def test_job_turns_user_errors_into_an_outcome(tiny_base):
+    from dataclasses import replace
+
     from medseg_app.finetune_job import FineTuneJob, run_finetune
 
-    from medseg_core.finetune_data import sources_from_arrays
+    from medseg_core.finetune_data import plan_validation, sources_from_arrays
     from medseg_core.progress import drain
     from medseg_core.training import TrainConfig
 
-    sources = sources_from_arrays("a", *synthetic_nuclei(size=48, n=3))
+    plan = plan_validation(sources_from_arrays("a", *synthetic_nuclei(size=48, n=3)))
     config = TrainConfig(epochs=1, steps_per_epoch=1, batch_size=1, crop=32, device="cpu")
-    job = FineTuneJob("no-such-model", "new", user_models_dir() / "new.safetensors", sources, sources, config)
+    job = FineTuneJob("no-such-model", "new", user_models_dir() / "new.safetensors", plan, config)
     outcome = drain(run_finetune(job, lambda: False))
     assert "no model named 'no-such-model'" in outcome.error and outcome.path is None
-    stopped = drain(
-        run_finetune(FineTuneJob("tiny", "new", job.out_path, sources, sources, config), lambda: True)
-    )
-    assert stopped.stopped and "nothing saved" in stopped.error and not job.out_path.exists()
+    stopped = drain(run_finetune(replace(job, base="tiny"), lambda: True))
+    assert stopped.stopped and "nothing saved" in " ".join(stopped.notices) and not job.out_path.exists()
 
 
 def _write_folder(folder, n: int = 2) -> None:
@@ -307,3 +309,20 @@ def test_training_leaves_a_cpu_core_to_the_interface(make_napari_viewer, qtbot, 
     wait_for_end(qtbot, widget)
     assert seen == [inference_threads()]  # all cores but one, as a Segment run
     assert torch.get_num_threads() == before
+
+
+def test_a_run_that_beats_nothing_says_so_and_offers_to_discard_the_copy(make_napari_viewer, qtbot, tiny_base):
+    viewer, widget = open_panel(make_napari_viewer)
+    widget.settings.lr_spin.setValue(widget.settings.lr_spin.minimum())  # too small to change anything
+    assert widget.start()
+    wait_for_end(qtbot, widget)
+    outcome = widget.outcome
+    if outcome.improved:
+        pytest.skip("the smallest learning rate still moved the validation score")
+    status = widget.status_label.text()
+    assert "No training epoch beat the base model on the held-back images" in status
+    assert outcome.held_back[0] in status
+    assert not widget.discard_button.isHidden() and outcome.path.is_file()
+    widget.discard_button.click()
+    assert not outcome.path.exists() and widget.discard_button.isHidden()
+    assert "base model is unchanged" in widget.status_label.text()

@@ -53,7 +53,9 @@ from .finetune_job import (
     BaselineEvent,
     FineTuneJob,
     FineTuneOutcome,
+    NoticeEvent,
     PhaseEvent,
+    checkpoint_path,
     guard_torch_imports,
     run_finetune,
 )
@@ -132,6 +134,12 @@ class FineTuneWidget(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(8)
+        self._unimproved = None
+        self.discard_button = _button(
+            "Discard", "finetune_discard_button", "Delete the model of the last run: it is a copy of its base."
+        )
+        self.discard_button.clicked.connect(self.discard_unimproved)
+        self.discard_button.hide()
         self.status_label = QLabel("Choose the data, then press Start training.")
         self.status_label.setObjectName("finetune_status_label")
         self.status_label.setWordWrap(True)
@@ -188,6 +196,7 @@ class FineTuneWidget(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.discard_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.tabs, 1)
@@ -218,12 +227,17 @@ class FineTuneWidget(QWidget):
         except MedsegError as exc:
             self._refuse(str(exc))
             return False
-        job = FineTuneJob(base, name, path, plan.train, plan.val, config, {**data, "base": base})
+        job = FineTuneJob(
+            base=base, name=name, out_path=path, plan=plan, config=config, data={**data, "base": base},
+            checkpoint=checkpoint_path(name),
+        )
         self._epochs_total = config.epochs
         self.loss_plot.clear_data()
         self.metrics_plot.set_keys(plotted_metrics(task))
         self._fill_compare({}, {})
         self.outcome = None
+        self._unimproved = None
+        self.discard_button.hide()
         self._stop.clear()
         connect = {
             "yielded": self._on_event,
@@ -282,6 +296,8 @@ class FineTuneWidget(QWidget):
             self._fill_compare(event.metrics, {})
         elif isinstance(event, PhaseEvent):
             self._show_progress(None, event.message[:1].upper() + event.message[1:] + "…")
+        elif isinstance(event, NoticeEvent):
+            show_warning(f"Fine-tuning: {event.message}")
 
     def _apply_progress(self, fraction: float | None, text: str) -> None:
         """Show a record's progress (throttled: see the module docstring)."""
@@ -302,9 +318,10 @@ class FineTuneWidget(QWidget):
         self.loss_plot.flush()
         self.metrics_plot.flush()
         self._fill_compare(outcome.before, outcome.after)
-        if outcome.error:
-            self._set_status(outcome.error[:1].upper() + outcome.error[1:] + ".", warn=True)
-            show_warning(f"Fine-tuning: {outcome.error}")
+        problem = outcome.error or ("; ".join(outcome.notices) if outcome.path is None else "")
+        if problem:
+            self._set_status(problem[:1].upper() + problem[1:] + ".", warn=True)
+            show_warning(f"Fine-tuning: {problem}")
             return
         how = "Stopped; kept the best model so far" if outcome.stopped else "Done"
         note = verdict(outcome.before, outcome.after)
@@ -316,7 +333,34 @@ class FineTuneWidget(QWidget):
         self.progress.setValue(1000)
         self.refresh_models(select=outcome.path.stem)
         self.settings.reset_name()
+        if outcome.before and not outcome.improved:
+            self._offer_discard(outcome)
+            show_warning(f"Fine-tuning did not improve on the base model; '{outcome.path.stem}' is a copy of it.")
+            return
         show_info(f"New model '{outcome.path.stem}' saved.")
+
+    def _offer_discard(self, outcome: FineTuneOutcome) -> None:
+        """No epoch beat the base model: say so plainly and offer to discard the copy (no modal dialog)."""
+        key = "ap50" if "ap50" in outcome.before else "f1"
+        held = ", ".join(outcome.held_back) if not outcome.reuses_training else "the training images"
+        self._unimproved = outcome.path
+        self.discard_button.setText(f"Discard '{outcome.path.stem}'")
+        self.discard_button.show()
+        self._set_status(
+            f"{'Stopped. ' if outcome.stopped else ''}No training epoch beat the base model on the held-back images ({held}: "
+            f"{METRIC_LABELS[key]} {outcome.before.get(key, float('nan')):.3f}), so '{outcome.path.stem}' keeps the "
+            "base model's weights. Discard it, or correct more objects and train again.",
+            warn=True,
+        )
+
+    def discard_unimproved(self) -> None:
+        """Delete the model saved by a run that did not improve on its base."""
+        if self._unimproved is not None:
+            self._unimproved.unlink(missing_ok=True)
+            self._set_status(f"Discarded '{self._unimproved.stem}'; the base model is unchanged.")
+            self._unimproved = None
+            self.refresh_models()
+        self.discard_button.hide()
 
     def _on_errored(self, exc: BaseException) -> None:
         self._show_progress.cancel()

@@ -66,7 +66,8 @@ class TrainConfig:
         Augmentation strengths.
     best_metric : str or None
         Validation metric that picks the best model (default ``ap50`` for
-        instance models, ``f1`` for semantic ones).
+        instance models, ``f1`` for semantic ones); ties go to the higher
+        pixel F1, then accuracy.
     keep_start : bool
         Score the starting model on the validation pairs first and return it
         unless an epoch beats it (fine-tuning: a few corrected images must
@@ -197,7 +198,7 @@ def train_iter(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     total_steps = config.epochs * config.steps_per_epoch if config.epochs else None
     budget_s = config.max_minutes * 60 if config.max_minutes else None
-    best_state, best_value, best_metrics = None, -math.inf, {}
+    best_state, best_value, best_metrics = None, (-math.inf,), {}
     history: list[dict] = []
     start = time.perf_counter()
     step, epoch, stopped = 0, 0, False
@@ -208,7 +209,7 @@ def train_iter(
         if start_metrics is None:
             start_metrics, stopped = {}, True
         else:
-            best_value, best_metrics = start_metrics.get(best_metric, -math.inf), start_metrics
+            best_value, best_metrics = _rank(start_metrics, best_metric), start_metrics
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             history.append({"kind": "validation", "step": 0, "epoch": 0, **start_metrics})
             val_times.append(time.perf_counter() - start)
@@ -264,7 +265,7 @@ def train_iter(
                 stopped = True
                 break
             _train_mode(net, config.freeze_batchnorm)
-            value = metrics.get(best_metric, -math.inf)
+            value = _rank(metrics, best_metric)
             is_best = value > best_value
             if is_best:
                 best_value, best_metrics = value, metrics
@@ -316,6 +317,11 @@ def train(
 ) -> TrainResult:
     """Run :func:`train_iter` to the end, passing every event to ``callback``."""
     return drain(train_iter(model, train_pairs, val_pairs, config, should_stop=should_stop), callback)
+
+
+def _rank(metrics: dict[str, float], best_metric: str) -> tuple[float, ...]:
+    """What "better" means: the chosen metric, then pixel F1 and accuracy to break ties."""
+    return tuple(metrics.get(key, -math.inf) for key in (best_metric, "f1", "accuracy"))
 
 
 def _snapshot(work: SegmentationModel, state: dict, metrics: dict) -> SegmentationModel:
