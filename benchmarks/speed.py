@@ -5,7 +5,9 @@ Usage: ``python benchmarks/speed.py [--device cpu|cuda] [--model nuclei]``
 Prints the time of ``medseg_core.segment`` (normalise, tile, network,
 instances, count) on a 512x512 nuclei image, the time of a forward pass of
 MONAI's ``BasicUNet(features=(32, 32, 64, 128, 256, 32))`` on the same input,
-and their ratio (target: <= 0.2 on CPU). On a GPU it also prints images per
+and their ratio (target: <= 0.2 on CPU). When the ``nuclei-he`` model is
+installed it also times it end to end on a 1000x1000 H&E tile (MoNuSeg) beside
+the peer's forward pass on the same tile. On a GPU it also prints images per
 second for batches of 512x512 images. Needs the ``bench`` extra (monai).
 """
 
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 
 import medseg_core
-from _common import median_time, nuclei_image
+from _common import DATA, median_time, nuclei_image
 
 
 def main() -> None:
@@ -52,6 +54,7 @@ def main() -> None:
     print(f"medseg end-to-end (normalise, tiles, network, instances, count): {t_ours * 1000:.0f} ms")
     print(f"MONAI BasicUNet(32,32,64,128,256,32) forward pass only:          {t_peer * 1000:.0f} ms")
     print(f"ratio medseg / peer: {t_ours / t_peer:.3f}  (target <= 0.2)")
+    he_tile(peer, device, args.repeats)
     if device.type == "cuda":
         for batch in (8, 32):
             images = [image] * batch
@@ -62,6 +65,35 @@ def main() -> None:
             xb = x.repeat(batch, 1, 1, 1)
             t = median_time(lambda: theirs_batch(peer, xb), 3)
             print(f"batch {batch}: medseg {ours_ips:.1f} images/s end to end; peer forward {batch / t:.1f} images/s")
+
+
+def he_tile(peer: torch.nn.Module, device: torch.device, repeats: int) -> None:
+    """nuclei-he end to end on a 1000x1000 RGB H&E tile, and the peer on the same tile."""
+    from medseg_core.errors import ModelFileError
+    from medseg_core.io import read_image
+
+    tiles = sorted((DATA / "monuseg" / "images").glob("*.png"))
+    try:
+        model = medseg_core.load_model("nuclei-he", device=str(device))
+    except ModelFileError:
+        print("nuclei-he: not installed; skipped")
+        return
+    if not tiles:
+        print("nuclei-he: no MoNuSeg tile in ../shared/data; skipped")
+        return
+    tile = read_image(tiles[0]).array
+    grey = torch.from_numpy(tile.mean(-1).astype(np.float32) / 255)[None, None].to(device)
+    grey = torch.nn.functional.pad(grey, (0, 8, 0, 8))  # BasicUNet needs multiples of 16
+
+    def theirs() -> None:
+        with torch.inference_mode():
+            peer(grey)
+
+    t_ours = median_time(lambda: medseg_core.segment(tile, model), repeats)
+    t_peer = median_time(theirs, repeats)
+    count = medseg_core.segment(tile, model).count
+    print(f"nuclei-he on a {tile.shape[0]}x{tile.shape[1]} H&E tile ({tiles[0].stem}, {count} nuclei): "
+          f"{t_ours * 1000:.0f} ms end to end; peer forward pass {t_peer * 1000:.0f} ms; ratio {t_ours / t_peer:.3f}")
 
 
 def theirs_batch(peer: torch.nn.Module, xb: torch.Tensor) -> None:
