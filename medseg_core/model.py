@@ -152,6 +152,16 @@ class ModelInfo:
                 lines.append(f"{key}: {value:.3f}")
         return "\n".join(lines)
 
+    @property
+    def use_restriction(self) -> str:
+        """``"non-commercial, research use only"`` or ``"research use only"`` when the training data limits use, else ``""``."""
+        text = f"{self.description} {self.training.get('data_licence', '')}".lower()
+        if "non-commercial" in text:
+            return "non-commercial, research use only"
+        if "research use only" in text:
+            return "research use only"
+        return ""
+
     def provenance(self) -> list[str]:
         """Where the model comes from: encoder and its weights, parent, data, licence, training time and hardware."""
         lines = []

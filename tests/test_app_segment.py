@@ -196,3 +196,29 @@ def test_first_click_finds_the_model_loaded_in_a_worker(make_napari_viewer, qtbo
     _segment(qtbot, seg)  # the first click
     assert len(loads) == done  # nothing left to load
     assert "nuclei_fluorescence labels" in viewer.layers
+
+
+def test_he_image_gets_a_hint_to_use_nuclei_he_and_restricted_models_are_marked(app, qtbot):
+    from medseg_app._model_picker import entry_text
+    from medseg_core.registry import list_models
+    from test_stain import he_tile
+
+    viewer, window = app
+    seg = window.widgets["Segment"]
+    he = make_demo_model(name="nuclei-he")
+    he.info.training["data_licence"] = "MoNuSeg: CC BY-NC-SA 4.0, non-commercial and research use only"
+    he.save(user_models_dir() / "nuclei-he.safetensors")
+    seg.models.refresh()
+    assert "nuclei-he" in seg.models.names()
+    viewer.add_image(he_tile(), name="tissue", rgb=True)
+    viewer.layers.selection.active = viewer.layers["tissue"]
+    assert "looks like H&E-stained tissue: the 'nuclei-he' model" in seg.target_label.text()
+    viewer.add_image(np.zeros((64, 64), np.uint8), name="grey")
+    viewer.layers.selection.active = viewer.layers["grey"]
+    assert "H&E" not in seg.target_label.text()
+    # the hint is a suggestion: choosing the model makes it go, nothing switches by itself
+    viewer.layers.selection.active = viewer.layers["tissue"]
+    assert seg.models.select("nuclei-he")
+    assert "H&E" not in seg.target_label.text()
+    marked = {entry.name: entry_text(entry) for entry in list_models()}
+    assert "⚠ non-commercial, research use only" in marked["nuclei-he"]

@@ -16,8 +16,10 @@ INFO_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def entry_text(entry: ModelEntry) -> str:
-    """Text of a model in the picker."""
-    return entry.name if entry.shipped else f"{entry.name}  (user)"
+    """Text of a model in the picker: its name, "(user)" for fine-tuned ones, and a use restriction."""
+    text = entry.name if entry.shipped else f"{entry.name}  (user)"
+    restriction = entry.info.use_restriction
+    return f"{text}  ⚠ {restriction}" if restriction else text
 
 
 class ModelPicker(QWidget):
@@ -89,6 +91,10 @@ class ModelPicker(QWidget):
     def current_path(self) -> str | None:
         """Path of the selected model, or None."""
         return self.combo.currentData(PATH_ROLE) or None
+
+    def names(self) -> list[str]:
+        """Names (file stems) of the listed models."""
+        return [Path(p).stem for i in range(self.combo.count()) if (p := self.combo.itemData(i, PATH_ROLE))]
 
     def current_info(self):
         """:class:`~medseg_core.model.ModelInfo` of the selected model, or None."""

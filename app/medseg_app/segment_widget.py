@@ -24,6 +24,7 @@ from superqt.utils import qthrottled
 
 from medseg_core.device import describe_device, resolve_device
 from medseg_core.errors import MedsegError
+from medseg_core.stain import looks_like_he
 
 from . import _dialogs
 from ._history import apply_labels
@@ -33,6 +34,9 @@ from ._model_picker import ModelPicker
 from ._segment_job import Failure, Job, ModelCache, inference_threads, run_jobs, warm_up
 from ._tooltips import tip
 from ._units import shown_units
+
+#: The model the panel suggests for H&E images.
+HE_MODEL = "nuclei-he"
 
 
 class SegmentWidget(QWidget):
@@ -147,12 +151,21 @@ class SegmentWidget(QWidget):
     def _update_target(self, *_args) -> None:
         images = selected_images(self.viewer)
         if images:
-            text = "Image: " + ", ".join(layer.name for layer in images)
+            text = "Image: " + ", ".join(layer.name for layer in images) + self._he_hint(images)
         else:
             text = "Select an image layer to segment."
         self.target_label.setText(text)
         idle = self.worker is None
         self.segment_button.setEnabled(idle and bool(images) and self.models.current_path() is not None)
+
+    def _he_hint(self, images: list) -> str:
+        """A suggestion (never a switch) to use nuclei-he on an image that looks like H&E."""
+        info = self.models.current_info()
+        if HE_MODEL not in self.models.names() or (info is not None and info.name == HE_MODEL):
+            return ""
+        if not any(layer.rgb and looks_like_he(np.asarray(layer.data)) for layer in images):
+            return ""
+        return f"\nThis looks like H&E-stained tissue: the '{HE_MODEL}' model is trained for it (non-commercial use only)."
 
     def options(self) -> dict:
         """Keyword options for :func:`medseg_core.segment_iter` from the controls."""
