@@ -195,12 +195,11 @@ def test_keep_start_lets_a_better_epoch_win(pairs):
 
 
 def test_time_left_counts_steps_and_validation_passes():
-    # 100 steps of 0.5 s in epochs of 20 steps, 10 s per validation pass; after epoch 1:
-    left = estimate_remaining(20, 100, 20, 20.0, None, 0.5, 10.0)
-    assert left == 80 * 0.5 + 4 * 10.0
+    # 100 steps of 0.5 s, 10 s per validation pass, 4 passes left after epoch 1:
+    assert estimate_remaining(20, 100, 20.0, None, 0.5, 10.0, 4) == 80 * 0.5 + 4 * 10.0
     # a time budget ends first: 60 s budget, 20 s spent, plus the last validation pass
-    assert estimate_remaining(20, 100, 20, 20.0, 60.0, 0.5, 10.0) == 40.0 + 10.0
-    assert estimate_remaining(100, 100, 20, 90.0, None, 0.5, 10.0) == 0.0
+    assert estimate_remaining(20, 100, 20.0, 60.0, 0.5, 10.0, 4) == 40.0 + 10.0
+    assert estimate_remaining(100, 100, 90.0, None, 0.5, 10.0, 0) == 0.0
 
 
 def test_validation_agrees_with_evaluation_on_the_original_images(pairs):
@@ -253,3 +252,42 @@ def test_stain_jitter_changes_colour_not_geometry():
     h0 = rgb2hed(images[0].permute(1, 2, 0).numpy())[..., 0].ravel()
     h1 = rgb2hed(out[0].permute(1, 2, 0).numpy())[..., 0].ravel()
     assert np.corrcoef(h0, h1)[0, 1] > 0.9
+
+
+def test_time_left_after_the_first_validation_is_within_20_percent(pairs, monkeypatch):
+    """A fake clock: each step takes 1 s and each validation pass 5 s; the estimates must match the truth."""
+    from medseg_core.training import trainer
+
+    model, data = pairs
+    clock = {"now": 0.0}
+    monkeypatch.setattr(trainer.time, "perf_counter", lambda: clock["now"])
+    real_validate = trainer.validate_iter
+
+    def slow_validate(*args, **kwargs):
+        result = yield from real_validate(*args, **kwargs)
+        clock["now"] += 5.0
+        return result
+
+    def tick(event) -> None:
+        if isinstance(event, StepEvent):
+            clock["now"] += 1.0
+            seen.append(event)
+        elif isinstance(event, ValidationEvent):
+            seen.append(event)
+
+    seen = []
+    monkeypatch.setattr(trainer, "validate_iter", slow_validate)
+    original_augment = trainer.augment_batch
+
+    def stepping_augment(*args, **kwargs):  # time passes inside each step
+        clock["now"] += 1.0
+        return original_augment(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "augment_batch", stepping_augment)
+    train(model, data[:2], data[2:], small_config(epochs=3, steps_per_epoch=4), callback=tick)
+    end = clock["now"]
+    first_validation = next(i for i, e in enumerate(seen) if isinstance(e, ValidationEvent))
+    for event in seen[first_validation:]:
+        actual = end - event.elapsed_s
+        if actual > 0:
+            assert abs(event.remaining_s - actual) <= 0.2 * actual, (event, actual)

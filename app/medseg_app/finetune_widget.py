@@ -282,8 +282,8 @@ class FineTuneWidget(QWidget):
     def _on_event(self, event: Any) -> None:
         if isinstance(event, StepEvent):
             self.loss_plot.append(event.step, event.loss)
-            left = event.elapsed_s / event.fraction - event.elapsed_s if event.fraction > 0 else None
-            text = self._progress_text(event.epoch, event.step, event.elapsed_s, left) + f", loss {event.loss:.3f}"
+            text = self._progress_text(event.epoch, event.step, event.elapsed_s, event.remaining_s)
+            text += f", loss {event.loss:.3f}"
             self._show_progress(event.fraction, text)
         elif isinstance(event, ValidationEvent):
             self.metrics_plot.append(event.epoch, event.metrics)

@@ -111,7 +111,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class StepEvent:
-    """One optimiser step."""
+    """One optimiser step; ``remaining_s`` as :func:`estimate_remaining` gives it."""
 
     step: int
     epoch: int
@@ -119,6 +119,7 @@ class StepEvent:
     lr: float
     elapsed_s: float
     fraction: float
+    remaining_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ def train_iter(
     start = time.perf_counter()
     step, epoch, stopped = 0, 0, False
     start_metrics: dict[str, float] = {}
-    train_s, val_times = 0.0, []  # for the time-left estimate
+    val_times: list[float] = []  # for the time-left estimate: the rest of the time is training
     if config.keep_start and val_pairs:
         start_metrics = yield from validate_iter(work, val_pairs, should_stop=should_stop)
         if start_metrics is None:
@@ -234,7 +235,6 @@ def train_iter(
             lr = _learning_rate(config.lr, fraction)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]
-            step_start = time.perf_counter()
             images, targets = sample_crops(train_pairs, config.batch_size, config.crop, rng)
             images = torch.from_numpy(images).to(device)
             targets = torch.from_numpy(targets).to(device)
@@ -251,8 +251,9 @@ def train_iter(
             scaler.step(optimizer)
             scaler.update()
             step += 1
-            train_s += time.perf_counter() - step_start
-            event = StepEvent(step, epoch, float(loss.detach()), lr, time.perf_counter() - start, fraction)
+            elapsed = time.perf_counter() - start
+            remaining = _remaining(step, epoch - 1, total_steps, config, elapsed, budget_s, val_times, bool(val_pairs))
+            event = StepEvent(step, epoch, float(loss.detach()), lr, elapsed, fraction, remaining)
             history.append({"kind": "step", "step": step, "epoch": epoch, "loss": event.loss, "lr": lr})
             yield event
         if stopped:
@@ -275,9 +276,7 @@ def train_iter(
             elapsed = time.perf_counter() - start
             val_times.append(time.perf_counter() - val_start)
             history.append({"kind": "validation", "step": step, "epoch": epoch, **metrics})
-            remaining = estimate_remaining(
-                step, total_steps, config.steps_per_epoch, elapsed, budget_s, train_s / step, val_times[-1]
-            )
+            remaining = _remaining(step, epoch, total_steps, config, elapsed, budget_s, val_times, True)
             yield ValidationEvent(step, epoch, metrics, is_best, elapsed, remaining)
         if budget_spent or _fraction(step, total_steps, time.perf_counter() - start, budget_s) >= 1.0:
             break
@@ -344,25 +343,36 @@ def _fraction(step: int, total_steps: int | None, elapsed: float, budget_s: floa
 def estimate_remaining(
     step: int,
     total_steps: int | None,
-    steps_per_epoch: int,
     elapsed: float,
     budget_s: float | None,
     step_s: float,
     validation_s: float,
+    validations_left: int,
 ) -> float:
     """Seconds of training left, from the time a step and a validation pass take.
 
-    A step budget leaves ``total_steps - step`` steps and one validation pass
-    per epoch begun; a time budget ends at ``budget_s`` (plus the last
-    validation pass). With both, the earlier end counts.
+    A step budget leaves ``total_steps - step`` steps and
+    ``validations_left`` passes; a time budget ends at ``budget_s`` plus the
+    last validation pass. With both, the earlier end counts.
     """
     ends = []
     if total_steps:
-        left = max(0, total_steps - step)
-        ends.append(left * step_s + math.ceil(left / steps_per_epoch) * validation_s)
+        ends.append(max(0, total_steps - step) * step_s + validations_left * validation_s)
     if budget_s:
         ends.append(max(0.0, budget_s - elapsed) + validation_s)
     return max(0.0, min(ends))
+
+
+def _remaining(
+    step: int, passes_done: int, total_steps: int | None, config: TrainConfig, elapsed: float,
+    budget_s: float | None, val_times: list[float], validating: bool,
+) -> float:
+    """:func:`estimate_remaining` from the run's timings: all time but validation's is the steps'
+    (the caller's work between steps included); validation passes take as long as the last one."""
+    step_s = (elapsed - sum(val_times)) / max(1, step)
+    passes_left = (math.ceil(total_steps / config.steps_per_epoch) - passes_done) if total_steps and validating else 0
+    last_pass = val_times[-1] if val_times and validating else 0.0  # unknown before the first pass
+    return estimate_remaining(step, total_steps, elapsed, budget_s, step_s, last_pass, max(0, passes_left))
 
 
 def _learning_rate(base: float, fraction: float, warmup: float = 0.05) -> float:
