@@ -7,8 +7,8 @@ Usage (from the repository root)::
 Draws a seeded sample of the model's *training* images (never its
 validation split, which the model card reports on), stratified by modality,
 runs :func:`medseg_core.calibrate.calibrate_instances_iter` and writes the
-best options into ``resources/models/<name>.safetensors`` (weights
-unchanged).
+best options into ``resources/models/<name>.safetensors`` (or the file given
+with ``--model``; weights unchanged).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -31,9 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=[n for n, s in SPECS.items() if s["info"]["task"] == "instance"])
     parser.add_argument("--images", type=int, default=65)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--model", type=Path, help="tune this file instead of the shipped model (e.g. a checkpoint)")
     args = parser.parse_args(argv)
     folder = DATA / SPECS[args.name]["data"]
-    path = ROOT / "resources" / "models" / f"{args.name}.safetensors"
+    path = args.model or ROOT / "resources" / "models" / f"{args.name}.safetensors"
     val = set((ROOT / "resources" / "models" / "splits" / f"{args.name}_val.txt").read_text().split())
     modality = {r["name"]: r["modality"] for r in csv.DictReader(open(folder / "index.csv"))}
     rng = np.random.default_rng(args.seed)
