@@ -26,6 +26,8 @@ def test_wheel_contains_resources(tmp_path):
         assert f"medseg_core/_resources/models/{model}" in names
     samples = {p.name for p in (ROOT / "resources" / "samples").glob("*.png")}
     assert samples and all(f"medseg_core/_resources/samples/{s}" in names for s in samples)
+    assert "medseg_core/_resources/encoders/efficientnet-lite0.safetensors" in names  # new models start from it
+    assert not any("checkpoints" in n for n in names)  # training checkpoints stay out of the wheel
     assert "medseg_app/napari.yaml" in names
     assert not any(n.startswith("app/") for n in names)
 
