@@ -3,12 +3,14 @@
 Usage::
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshots.py
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshots.py \
+        --model nuclei-he --sample nuclei_he --out docs/screenshot_nuclei_he.png
 
-Opens the fluorescence nuclei sample in the MedSeg app, segments it with
-the shipped ``nuclei`` model (or the demo model of ``tools/demo_model.py``
-when the shipped one is missing; the script says which), selects the
-largest object in the Count panel and saves the whole window as
-``docs/screenshot_app.png``.
+Opens a sample image (default: the fluorescence nuclei) in the MedSeg app,
+segments it with a shipped model (default ``nuclei``; the demo model of
+``tools/demo_model.py`` when that one is missing; the script says which),
+selects the largest object in the Count panel and saves the whole window
+(default ``docs/screenshot_app.png``).
 """
 
 from __future__ import annotations
@@ -33,16 +35,24 @@ def _settle(seconds: float = 0.5) -> None:
         time.sleep(0.01)
 
 
-def main(out: Path = ROOT / "docs" / "screenshot_app.png") -> Path:
+def main(argv: list[str] | None = None) -> Path:
+    import argparse
+
     from qtpy.QtCore import Qt
 
     from medseg_core.registry import shipped_models_dir, user_models_dir
     from medseg_app._layer_state import set_baseline
     from medseg_app.main import create_viewer, medseg_window
 
-    model = shipped_models_dir() / "nuclei.safetensors"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="nuclei", help="shipped model name")
+    parser.add_argument("--sample", default="nuclei_fluorescence", help="sample image (napari sample name)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot_app.png")
+    args = parser.parse_args(argv)
+    out = args.out
+    model = shipped_models_dir() / f"{args.model}.safetensors"
     if model.is_file():
-        print("model: shipped nuclei model")
+        print(f"model: shipped {args.model} model")
     else:
         from demo_model import make_demo_model
 
@@ -53,7 +63,7 @@ def main(out: Path = ROOT / "docs" / "screenshot_app.png") -> Path:
     viewer = create_viewer(show=True)
     window = medseg_window(viewer)
     window.qt_window.resize(1500, 920)
-    viewer.open_sample("medseg", "nuclei_fluorescence")
+    viewer.open_sample("medseg", args.sample)
     segment, count = window.widgets["Segment"], window.widgets["Count"]
     segment.models.select(str(model))
     segment.segment_button.click()
