@@ -73,6 +73,43 @@ def check_image(image: np.ndarray) -> None:
         )
 
 
+def percentile_levels(chw: np.ndarray, low: float = 1.0, high: float = 99.8, max_samples: int = 1_000_000) -> np.ndarray:
+    """The ``low`` and ``high`` percentiles of each channel, as a ``(C, 2)`` float64 array.
+
+    Estimated from a regular subsample of ``max_samples`` pixels, ignoring
+    NaN and infinite values; a channel with no finite value gets NaN levels
+    (it normalises to 0).
+    """
+    levels = np.full((chw.shape[0], 2), np.nan)
+    for c in range(chw.shape[0]):
+        flat = chw[c].reshape(-1)
+        sample = flat[:: max(1, flat.size // max_samples)]
+        finite = sample[np.isfinite(sample)]
+        if finite.size:
+            levels[c] = np.percentile(finite, [low, high])
+    return levels
+
+
+def apply_levels(chw: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Map each channel's levels ``(lo, hi)`` to 0 and 1, in place; NaN and inf become 0.
+
+    ``levels`` is ``(C, 2)`` as from :func:`percentile_levels`; the block
+    runner of :mod:`medseg_core.large` passes levels measured on the whole
+    image, so every block is normalised alike.
+    """
+    for c in range(chw.shape[0]):
+        channel = chw[c]
+        lo, hi = (float(v) for v in levels[c])
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            channel[...] = 0.0
+            continue
+        scale = 1.0 / (hi - lo) if hi > lo else 0.0
+        channel -= lo
+        channel *= scale
+        np.nan_to_num(channel, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return chw
+
+
 def percentile_normalize(
     chw: np.ndarray, low: float = 1.0, high: float = 99.8, max_samples: int = 1_000_000
 ) -> np.ndarray:
@@ -82,25 +119,18 @@ def percentile_normalize(
     large images are estimated from a regular subsample of ``max_samples``
     pixels, so the cost does not grow with the image.
     """
-    for c in range(chw.shape[0]):
-        channel = chw[c]
-        flat = channel.reshape(-1)
-        step = max(1, flat.size // max_samples)
-        sample = flat[::step]
-        finite = sample[np.isfinite(sample)]
-        if finite.size == 0:
-            channel[...] = 0.0
-            continue
-        lo, hi = np.percentile(finite, [low, high])
-        scale = 1.0 / (hi - lo) if hi > lo else 0.0
-        channel -= lo
-        channel *= scale
-        np.nan_to_num(channel, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    return chw
+    return apply_levels(chw, percentile_levels(chw, low, high, max_samples))
 
 
-def normalized_channels(image: np.ndarray, channels: int, low: float = 1.0, high: float = 99.8) -> np.ndarray:
+def normalized_channels(
+    image: np.ndarray, channels: int, low: float = 1.0, high: float = 99.8, *, levels: np.ndarray | None = None
+) -> np.ndarray:
     """A new float32 ``(channels, H, W)`` array, percentile-normalised per channel.
+
+    ``levels`` (``(C, 2)``, see :func:`percentile_levels`) replaces the
+    image's own percentiles, e.g. with those of the whole image when
+    ``image`` is one block of it (``C`` is 1 for a grayscale image given to
+    a multi-channel model).
 
     Combines :func:`to_channels_first` and :func:`percentile_normalize`
     without ever writing into ``image`` (a float32 grayscale image would
@@ -113,7 +143,10 @@ def normalized_channels(image: np.ndarray, channels: int, low: float = 1.0, high
     chw = to_channels_first(image, 1 if gray_to_many else channels)
     if np.may_share_memory(chw, image):
         chw = chw.copy()
-    percentile_normalize(chw, low, high)
+    if levels is None:
+        percentile_normalize(chw, low, high)
+    else:
+        apply_levels(chw, levels)
     if gray_to_many:
         out = np.empty((channels, *chw.shape[1:]), dtype=np.float32)
         out[...] = chw  # a broadcasting assignment releases the GIL
