@@ -23,6 +23,6 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # The exact PyTorch build of these machines (pyproject.toml only bounds it, as a library should).
-.venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+.venv/bin/python -m pip install -q "torch==2.14.1"
 .venv/bin/python -m pip install -q -e ".[$extra]"
 echo "MedSeg installed in $(pwd)/.venv"
