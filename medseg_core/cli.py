@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", required=True, type=Path, help="output folder; counts.csv there gets one row per image, run after run"
     )
     _add_inference_options(seg)
+    from .large.command import add_large_options  # noqa: PLC0415 (light: no torch, no Dask)
+
+    add_large_options(seg, _whole_number)
 
     ev = sub.add_parser("evaluate", help="score a model against reference masks")
     ev.add_argument("--model", required=True, help="model name or .safetensors file")
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _segment(args: argparse.Namespace) -> int:
-    from .batch import FileOutcome, expand_inputs, segment_files
+    from .batch import FileOutcome, expand_inputs
     from .outputs import display_path, prepare_output_folder
     from .segment import load_model
 
@@ -178,7 +181,10 @@ def _segment(args: argparse.Namespace) -> int:
         failed.append(FileOutcome(folder, error=message))
         print(f"FAILED {display_path(folder)}: {message}", file=sys.stderr)
 
-    paths = expand_inputs(args.inputs, on_error=unreadable)
+    from .large.command import segment_inputs, split_zarr_inputs  # noqa: PLC0415
+
+    zarr_stores, inputs = split_zarr_inputs(args.inputs)
+    paths = zarr_stores + (expand_inputs(inputs, on_error=unreadable) if inputs else [])
     if not paths:
         print("medseg: error: no images found in the given inputs", file=sys.stderr)
         return 2
@@ -193,7 +199,7 @@ def _segment(args: argparse.Namespace) -> int:
         else:
             print(f"{display_path(outcome.path)}: {outcome.count} objects")
 
-    outcomes = failed + segment_files(paths, model, args.out, report, tiles, **_inference_options(args))
+    outcomes = failed + segment_inputs(paths, model, args, report, tiles, _inference_options(args))
     n_failed = sum(o.error is not None for o in outcomes)
     print(
         f"{len(outcomes) - n_failed} of {len(outcomes)} files segmented; results in {display_path(args.out)}, "

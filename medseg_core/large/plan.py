@@ -15,6 +15,8 @@ from ..errors import InputError
 #: Block sides and halos are multiples of this, so that a model's resampling
 #: (``input_scale`` 0.5) sees every block on the same pixel grid.
 ALIGN = 16
+#: Default core side and halo, in pixels.
+DEFAULT_BLOCK, DEFAULT_HALO = 2048, 128
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class BlockPlan:
         return out
 
 
-def plan_blocks(height: int, width: int, block: int = 2048, halo: int = 128) -> BlockPlan:
+def plan_blocks(height: int, width: int, block: int = DEFAULT_BLOCK, halo: int = DEFAULT_HALO) -> BlockPlan:
     """Cut an image into blocks.
 
     Parameters

@@ -39,15 +39,13 @@ from ..segment import postprocess_options
 from .block import BlockObjects
 from .executor import Executor, LocalExecutor
 from .levels import image_levels
-from .plan import plan_blocks
+from .plan import DEFAULT_BLOCK, DEFAULT_HALO, plan_blocks
 from .source import LargeImage
 from .state import RunState
 from .stitch import canonical_numbers, find_duplicates
 from .tasks import Job, compose_task, forget_image, measure_task, register_model, segment_task
 from .writers import CsvChunks, build_pyramid, check_disk_space, create_ome_zarr, zarr_to_tiff
 
-#: Default block (core) side and halo, in pixels.
-DEFAULT_BLOCK, DEFAULT_HALO = 2048, 128
 
 
 @dataclass
