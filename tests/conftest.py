@@ -13,9 +13,10 @@ from medseg_core.unet import UNetConfig
 
 @pytest.fixture(autouse=True)
 def medseg_home(tmp_path_factory, monkeypatch):
-    """Every test gets its own empty MedSeg user folder."""
+    """Every test gets its own empty MedSeg user folder and settings folder."""
     home = tmp_path_factory.mktemp("medseg_home")
     monkeypatch.setenv("MEDSEG_HOME", str(home))
+    monkeypatch.setenv("MEDSEG_CONFIG_DIR", str(home / "config"))
     return home
 
 

@@ -98,7 +98,7 @@ def inference_threads() -> int:
     return max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1))
 
 
-def warm_up(cache: ModelCache, model_path: str | os.PathLike | None) -> None:
+def warm_up(cache: ModelCache, model_path: str | os.PathLike | None, device: Any = "auto") -> None:
     """Do a Segment run's first-call work now, in a worker thread, so the first click does none.
 
     - napari imports pandas when it adds the first Labels layer (~0.4 s on
@@ -106,8 +106,8 @@ def warm_up(cache: ModelCache, model_path: str | os.PathLike | None) -> None:
     - vispy builds the line patterns of a Labels layer's outline overlay
       (``DashAtlas``) the first time one is added (~0.1 s on the UI thread);
       it caches them, so building them here keeps that out of the click;
-    - the model is loaded into ``cache`` and run once on a tiny image
-      (torch's and the post-processing's first-call set-up).
+    - the model is loaded into ``cache`` on ``device`` and run once on a
+      tiny image (torch's and the post-processing's first-call set-up).
 
     A model that cannot be loaded or run is left alone: the Segment run
     that needs it reports why (:class:`Failure`).
@@ -119,22 +119,22 @@ def warm_up(cache: ModelCache, model_path: str | os.PathLike | None) -> None:
     if model_path is None:
         return
     try:
-        segment(np.zeros((64, 64), np.float32), cache.get(model_path))
+        segment(np.zeros((64, 64), np.float32), cache.get(model_path, device))
     except MedsegError:
         return
 
 
 def run_jobs(
-    jobs: list[Job], model_path: str | os.PathLike, options: dict, cache: ModelCache
+    jobs: list[Job], model_path: str | os.PathLike, options: dict, cache: ModelCache, device: Any = "auto"
 ) -> Generator[tuple[float, str], None, list[tuple[Job, Segmentation]] | Failure]:
-    """Segment every job in turn; see the module docstring."""
+    """Segment every job in turn on ``device``; see the module docstring."""
     import torch
 
     previous = torch.get_num_threads()
     torch.set_num_threads(inference_threads())  # OpenMP: affects this worker thread's parallel regions
     try:
         yield 0.0, "loading model"
-        model = cache.get(model_path)
+        model = cache.get(model_path, device)
         results = []
         for index, job in enumerate(jobs):
             prefix = f"{job.name}: " if len(jobs) > 1 else ""

@@ -11,7 +11,7 @@ TOOLTIPS: dict[str, str] = {
     "model_combo": "Model used for segmentation. Shipped models come with MedSeg; "
     "user models are the ones saved by the Fine-tune panel. Hover an entry for its model card.",
     "refresh_models_button": "Look for new model files again.",
-    "device_label": "Where the network runs. A GPU is used automatically when one is available.",
+    "device_combo": "Where the network runs. Auto uses a GPU when one is available, else the CPU.",
     "tile_spin": "Large images are processed in square tiles of this many pixels. "
     "Smaller tiles use less memory; larger tiles are a little faster.",
     "min_size_spin": "Objects smaller than this many pixels are dropped. "

@@ -3,6 +3,9 @@
 napari's window object is reached through ``viewer.window._qt_window`` and
 ``viewer.window._qt_viewer``; those two private names are used only here.
 
+The window opens where the user left it (:mod:`.settings`), or at 80 % of
+its screen; the last model, device and brush size come back too.
+
 Layout: Segment, Correct and Fine-tune share one tabbed dock on the right,
 with Count below it. The Fine-tune panel (data, settings, live plots) needs
 the full height of a laptop screen, so Count gives way while Fine-tune is
@@ -20,13 +23,14 @@ from typing import Any
 import napari
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QEvent, QObject, Qt, QThreadPool, QTimer, QUrl
-from qtpy.QtGui import QAction, QDesktopServices, QGuiApplication
+from qtpy.QtCore import QByteArray, QEvent, QObject, Qt, QThreadPool, QTimer, QUrl
+from qtpy.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon
 from qtpy.QtWidgets import QFrame, QScrollArea, QWidget
 
-from medseg_core.registry import user_models_dir
+from medseg_core.registry import resources_dir, user_models_dir
 
 from . import _dialogs
+from .about import AboutDialog
 from ._layer_state import info, is_unsaved
 from ._layers import pair_with_image
 from ._report import report_bug
@@ -34,6 +38,7 @@ from ._sample_data import SAMPLES
 from ._units import ConsistentUnits
 from .correct_widget import show_shortcuts
 from .recovery import RecoveryManager
+from .settings import AppSettings
 
 _log = logging.getLogger(__name__)
 
@@ -50,8 +55,10 @@ PANELS = (
 MAX_PANEL_HEIGHT = 420
 #: Width of the right dock area at start (wider when a panel needs it).
 DOCK_WIDTH = 380
-#: Largest window size at start; smaller screens get their available area.
-WINDOW_SIZE = (1600, 1000)
+#: Share of the screen's available area the window takes at a first start.
+SCREEN_SHARE = 0.8
+#: Smallest window size at start (the Fine-tune panel needs it); smaller screens get their whole area.
+MIN_WINDOW = (1280, 760)
 #: How long closing the window waits for the workers it stopped to end.
 SHUTDOWN_WAIT_MS = 10_000
 OPEN_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp *.dcm *.dicom *.nii *.nii.gz);;All files (*)"
@@ -81,6 +88,26 @@ def open_paths(viewer: napari.viewer.Viewer, paths: Iterable[str | os.PathLike])
     return layers
 
 
+def window_size(available_width: int, available_height: int) -> tuple[int, int]:
+    """Window size at a first start on a screen with this available area.
+
+    :data:`SCREEN_SHARE` of the area, but at least :data:`MIN_WINDOW`, and
+    never more than the area: a 1366 x 768 laptop gets its whole screen, a
+    1920 x 1080 one 1536 x 864.
+    """
+    width = min(available_width, max(int(SCREEN_SHARE * available_width), MIN_WINDOW[0]))
+    height = min(available_height, max(int(SCREEN_SHARE * available_height), MIN_WINDOW[1]))
+    return width, height
+
+
+def app_icon() -> QIcon:
+    """The MedSeg application icon, in every size shipped in ``resources/icons``."""
+    icon = QIcon()
+    for png in sorted((resources_dir() / "icons").glob("medseg-*.png")):
+        icon.addFile(str(png))
+    return icon
+
+
 def _load_class(spec: str) -> type | None:
     """The class ``"module:Name"``; None when importing it fails (reported, see :func:`report_bug`)."""
     module, _, name = spec.partition(":")
@@ -98,6 +125,10 @@ class MedSegWindow(QObject):
     ----------
     widgets : dict of str to QWidget
         The docked panels by display name.
+    settings : AppSettings
+        The values remembered from the last session (:mod:`.settings`).
+    brush_size : int
+        Brush size given to new labels layers: the last one used.
     recovery : RecoveryManager
         Autosave and restore.
     units : ConsistentUnits
@@ -111,10 +142,14 @@ class MedSegWindow(QObject):
         self.viewer = viewer
         self.widgets: dict[str, QWidget] = {}
         self.docks: dict[str, Any] = {}
+        self.brush_size = AppSettings.brush_size  # the brush of new labels layers; see apply_settings
         self._count_gave_way = False
         viewer.title = "MedSeg"
-        self.fit_to_screen()
+        self.qt_window.setWindowIcon(app_icon())
+        self.settings = AppSettings.load()
+        self.place_window(self.settings.geometry)
         self._dock_panels()
+        self.apply_settings(self.settings)
         self.recovery = RecoveryManager(viewer, self)
         self.units = ConsistentUnits(viewer)
         viewer.layers.events.inserted.connect(self._on_inserted)
@@ -125,24 +160,55 @@ class MedSegWindow(QObject):
         self.qt_viewer.installEventFilter(self)
 
     # ---------------------------------------------------------------- panels
-    def fit_to_screen(self) -> None:
-        """Size the window to its screen (at most :data:`WINDOW_SIZE`), centred.
+    def place_window(self, geometry: str = "") -> None:
+        """Restore a remembered geometry when it is on a screen now; otherwise fit the screen.
 
-        A size napari restored from an earlier session is kept when it fits.
+        Parameters
+        ----------
+        geometry : str
+            ``QWidget.saveGeometry()`` in base64 (:attr:`AppSettings.geometry`);
+            "" (or one that lies off every screen now) sizes the window with
+            :func:`window_size`, centred on its screen.
         """
-        from napari.settings import get_settings
-
+        if geometry and self.qt_window.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii"))):
+            frame = self.qt_window.frameGeometry()
+            if any(screen.availableGeometry().intersects(frame) for screen in QGuiApplication.screens()):
+                return
         screen = self.qt_window.screen() or QGuiApplication.primaryScreen()
         if screen is None:
             return
         area = screen.availableGeometry()
-        application = get_settings().application
-        remembered = application.window_size if application.save_window_geometry else None
-        if remembered and remembered[0] <= area.width() and remembered[1] <= area.height():
-            return
-        width, height = min(WINDOW_SIZE[0], area.width()), min(WINDOW_SIZE[1], area.height())
+        if self.qt_window.isMaximized() or self.qt_window.isFullScreen():
+            self.qt_window.showNormal()
+        width, height = window_size(area.width(), area.height())
         self.qt_window.resize(width, height)
         self.qt_window.move(area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2)
+
+    def apply_settings(self, settings: AppSettings) -> None:
+        """Select the remembered model and device, and set the remembered brush size.
+
+        A remembered model or device that is gone now leaves the panel's default.
+        """
+        segment = self.widgets.get("Segment")
+        if segment is not None:
+            if settings.model:
+                segment.models.select(settings.model)
+            segment.select_device(settings.device)
+        self.brush_size = settings.brush_size
+        correct = self.widgets.get("Correct")
+        if correct is not None:
+            correct.brush_size_spin.setValue(settings.brush_size)
+
+    def current_settings(self) -> AppSettings:
+        """The values to remember now: window geometry, model, device and brush size."""
+        settings = AppSettings(**vars(self.settings))
+        settings.geometry = bytes(self.qt_window.saveGeometry().toBase64()).decode("ascii")
+        segment = self.widgets.get("Segment")
+        if segment is not None:
+            settings.model = segment.models.current_path() or ""
+            settings.device = segment.device()
+        settings.brush_size = self.brush_size
+        return settings
 
     def _dock_panels(self) -> None:
         window = self.viewer.window
@@ -200,11 +266,17 @@ class MedSegWindow(QObject):
             count.show()
             self._split_height()
 
+    def _on_brush_size(self, event: Any) -> None:
+        """Remember the brush size last set on any labels layer (panel, keys or napari's controls)."""
+        self.brush_size = int(event.source.brush_size)
+
     def _on_inserted(self, event: Any) -> None:
         """Link labels opened from a saved file with their image (either may come first)."""
         layer = event.value
         if isinstance(layer, Labels):
             pair_with_image(self.viewer, layer)
+            layer.brush_size = self.brush_size  # new labels take the last brush size used (remembered)
+            layer.events.brush_size.connect(self._on_brush_size)
         elif isinstance(layer, Image):
             for labels in [item for item in self.viewer.layers if isinstance(item, Labels)]:
                 if not info(labels).get("source"):
@@ -225,6 +297,7 @@ class MedSegWindow(QObject):
         menu.addSeparator()
         self._action(menu, "Keyboard shortcuts…", lambda: show_shortcuts(self.qt_window), "shortcuts_action")
         self._action(menu, "Open user models folder", self.open_models_folder, "models_folder_action")
+        self.about_action = self._action(self.viewer.window.help_menu, "About MedSeg…", self.show_about, "about_action")
         return menu
 
     def _action(self, menu: Any, text: str, slot: Any, name: str) -> QAction:
@@ -246,6 +319,13 @@ class MedSegWindow(QObject):
     def open_dialog(self) -> list:
         """Ask for images and open them."""
         return open_paths(self.viewer, _dialogs.choose_open_paths(self.qt_window, "Open images", OPEN_FILTER))
+
+    def show_about(self) -> AboutDialog:
+        """Show Help > About MedSeg (version, licence, model credits, folders)."""
+        dialog = AboutDialog(self.qt_window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def open_models_folder(self) -> None:
         """Show the user models folder in the file manager."""
@@ -289,6 +369,8 @@ class MedSegWindow(QObject):
         self._samples_menu.clear()  # deletes the actions the menus own, and their slots
         self.menu.clear()
         self.viewer.window.main_menu.removeAction(self.menu.menuAction())
+        self.viewer.window.help_menu.removeAction(self.about_action)
+        self.about_action.deleteLater()
         self.menu = self._samples_menu = None
 
     def _on_close(self, event: QEvent) -> bool:
@@ -302,6 +384,7 @@ class MedSegWindow(QObject):
         if unsaved:
             self.recovery.autosave()
             self.recovery.wait()
+        self.current_settings().save()  # only when the user closes the window: not programmatic closes
         self.teardown()
         return False
 

@@ -42,10 +42,21 @@ def create_viewer(
     guard_torch_imports()  # before napari's OpenGL canvas loads Mesa's LLVM
     if viewer is None:
         viewer = napari.Viewer(title="MedSeg", show=show)
+        _brand_application()
     MedSegWindow(viewer)  # owned by the Qt main window; see medseg_window()
     if files:
         open_paths(viewer, files)
     return viewer
+
+
+def _brand_application() -> None:
+    """Give the application MedSeg's icon and desktop entry (``medseg.desktop``) instead of napari's."""
+    from qtpy.QtGui import QGuiApplication
+
+    from ._window import app_icon
+
+    QGuiApplication.setWindowIcon(app_icon())
+    QGuiApplication.setDesktopFileName("medseg")
 
 
 def medseg_window(viewer: napari.viewer.Viewer) -> MedSegWindow | None:
@@ -90,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("files", nargs="*", help="images or DICOM folders to open")
     parser.add_argument("--sample", action="store_true", help="also open the shipped nuclei sample image")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="open the sample, segment it, check the count, write a CSV to a temporary folder, close; exit 0 if all passed",
+    )
     parser.add_argument("--version", action="version", version=f"MedSeg {__version__}")
     return parser
 
@@ -97,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the app (``medseg-app [FILES...]``)."""
     args = build_parser().parse_args(argv)
+    if args.self_test:
+        from .self_test import run_self_test
+
+        return run_self_test()
     files = list(args.files)
     if args.sample:
         from ._sample_data import sample_path

@@ -9,6 +9,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -22,16 +23,16 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import qthrottled
 
-from medseg_core.device import describe_device, resolve_device
 from medseg_core.errors import MedsegError
 from medseg_core.stain import looks_like_he
 
 from . import _dialogs
+from ._devices import device_choices
 from ._history import apply_labels
 from ._layer_state import KEY, checksum, image_axes, info, is_edited, napari_units
 from ._layers import find_layer, labels_name, selected_images
 from ._model_picker import ModelPicker
-from ._segment_job import Failure, Job, ModelCache, inference_threads, run_jobs, warm_up
+from ._segment_job import Failure, Job, ModelCache, run_jobs, warm_up
 from ._tooltips import tip
 from ._units import shown_units
 
@@ -65,16 +66,16 @@ class SegmentWidget(QWidget):
         self.worker = None
         self.warmed: str | None = None
         self._warm_worker = None
-        self._warming = ""
+        self._warming = ("", "auto")
+        self._warmed_device: str | None = None
         self._cache = ModelCache()
         self._show_progress = qthrottled(self._apply_progress, timeout=200, parent=self)
 
         self.models = ModelPicker(self)
-        device = resolve_device("auto")
-        threads = inference_threads()
-        text = describe_device(device) if device.type != "cpu" else f"CPU ({threads} thread{'s' if threads > 1 else ''})"
-        self.device_label = QLabel(text, objectName="device_label")
-        self.device_label.setToolTip(tip("device_label"))
+        self.device_combo = QComboBox(objectName="device_combo")
+        for value, text in device_choices():
+            self.device_combo.addItem(text, value)
+        self.device_combo.setToolTip(tip("device_combo"))
         self.tile_spin = self._spin("tile_spin", 128, 4096, 512, step=64, suffix=" px")
         self.min_size_spin = self._spin("min_size_spin", -1, 1_000_000, -1, suffix=" px")
         self.min_size_spin.setSpecialValueText("model default")
@@ -95,7 +96,7 @@ class SegmentWidget(QWidget):
 
         form = QFormLayout()
         form.addRow("Model", self.models)
-        form.addRow("Device", self.device_label)
+        form.addRow("Device", self.device_combo)
         form.addRow("Tile size", self.tile_spin)
         form.addRow("Min. object size", self.min_size_spin)
         form.addRow("Threshold", self.threshold_spin)
@@ -112,6 +113,7 @@ class SegmentWidget(QWidget):
         self.segment_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.models.changed.connect(self._on_model)
+        self.device_combo.currentIndexChanged.connect(lambda *_: self._warm_up())
         self.viewer.layers.selection.events.changed.connect(self._update_target)
         self.viewer.layers.events.inserted.connect(self._update_target)
         self.viewer.layers.events.removed.connect(self._update_target)
@@ -133,19 +135,30 @@ class SegmentWidget(QWidget):
         self._update_target()
         self._warm_up()
 
+    def device(self) -> str:
+        """The chosen device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``."""
+        return self.device_combo.currentData() or "auto"
+
+    def select_device(self, device: str) -> bool:
+        """Choose a device by value; False (choice unchanged) when it is not offered here."""
+        index = self.device_combo.findData(device)
+        if index >= 0:
+            self.device_combo.setCurrentIndex(index)
+        return index >= 0
+
     def _warm_up(self) -> None:
         """Load the chosen model and do the first-call work in a worker, one warm-up at a time."""
         path = self.models.current_path() or ""
-        if self._warm_worker is not None or path == self.warmed:
+        if self._warm_worker is not None or (path, self.device()) == (self.warmed, self._warmed_device):
             return
-        self._warming = path
-        self._warm_worker = create_worker(warm_up, self._cache, path or None, _start_thread=False)
+        self._warming = path, self.device()
+        self._warm_worker = create_worker(warm_up, self._cache, path or None, self.device(), _start_thread=False)
         self._warm_worker.finished.connect(self._on_warmed)  # a bound slot: never called once the panel is deleted
         self._warm_worker.start()
 
     def _on_warmed(self) -> None:
         self._warm_worker = None
-        self.warmed = self._warming
+        self.warmed, self._warmed_device = self._warming
         self._warm_up()  # another model may have been chosen meanwhile
 
     def _update_target(self, *_args) -> None:
@@ -222,7 +235,9 @@ class SegmentWidget(QWidget):
         ]
         if edited and not _dialogs.ask_overwrite(self, edited):
             return
-        self.worker = create_worker(run_jobs, jobs, path, self.options(), self._cache, _start_thread=False)
+        self.worker = create_worker(
+            run_jobs, jobs, path, self.options(), self._cache, device=self.device(), _start_thread=False
+        )
         self.worker.yielded.connect(self._on_progress)
         self.worker.returned.connect(self._on_returned)
         self.worker.finished.connect(self._on_finished)
