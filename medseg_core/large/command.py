@@ -110,7 +110,8 @@ def segment_inputs(
 
             outcomes += segment_large_files(
                 large, model, args.out, report_large, line, labels_format=args.labels_format, executor=executor,
-                model_ref=args.model, block=args.block, halo=args.halo, **options,
+                model_ref=args.model, notice=lambda text: (line.clear(), print(text, file=sys.stderr)),
+                block=args.block, halo=args.halo, **options,
             )
         if normal and distributed:
             from .files import segment_files_distributed  # noqa: PLC0415

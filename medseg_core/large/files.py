@@ -78,6 +78,7 @@ def segment_large_files(
     labels_format: str = "tiff",
     executor: Executor | None = None,
     model_ref: str | None = None,
+    notice: Callable[[str], None] | None = None,
     **options,
 ) -> list:
     """Segment inputs with the block runner; write their outputs and their ``counts.csv`` rows.
@@ -99,6 +100,8 @@ def segment_large_files(
         (OME-Zarr ``<stem>_labels.ome.zarr`` with a pyramid).
     executor, model_ref
         Where blocks run (see :func:`~medseg_core.large.run.segment_large_iter`).
+    notice : callable, optional
+        Receives one-line notes: a resumed run, objects possibly cut.
     **options
         ``block``, ``halo``, ``tile``, ``overlap``, ``threshold``,
         ``min_size``, ``seed_threshold``, ``channel``.
@@ -142,12 +145,12 @@ def segment_large_files(
                     outcome.error = _failed_blocks(result)
                 else:
                     rows.append(_counts_row(outcome, replace(plan, labels=labels), out_dir, model.info.name, run))
-                if result.cut:
-                    print(
-                        f"warning: {display_path(path.name)}: {result.cut} objects reach the edge of their block's "
-                        f"halo and may be cut; use a wider --halo",
-                        flush=True,
-                    )
+                name = display_path(path.name)
+                if result.resumed and notice is not None:
+                    notice(f"{name}: resumed, {result.resumed} of {result.blocks} blocks kept from an earlier run")
+                if result.cut and notice is not None:
+                    notice(f"warning: {name}: {result.cut} objects reach the edge of their block's halo and may be cut; "
+                           "use a wider --halo")
             outcomes.append(outcome)
             if report is not None:
                 report(outcome)

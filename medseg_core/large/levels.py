@@ -14,6 +14,7 @@ from collections.abc import Generator
 
 import numpy as np
 
+from ..errors import MedsegIOError
 from ..normalize import percentile_levels, select_channel, to_channels_first
 from ..progress import Progress
 from .source import LargeImage
@@ -25,9 +26,18 @@ WINDOW, GRID = 256, 16
 
 
 def sample_windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
-    """Rectangles sampled for the levels: the whole image, or a regular grid of windows."""
+    """Rectangles sampled for the levels.
+
+    Images up to :data:`EXACT_PIXELS` pixels: windows covering the whole
+    image (the exact percentiles of the whole-image route); larger ones: a
+    regular :data:`GRID` x :data:`GRID` grid of windows.
+    """
     if height * width <= EXACT_PIXELS:
-        return [(0, height, 0, width)]
+        return [
+            (y, min(height, y + WINDOW), x, min(width, x + WINDOW))
+            for y in range(0, height, WINDOW)
+            for x in range(0, width, WINDOW)
+        ]
     out = []
     for gy in range(GRID):
         y0 = min(max(0, height - WINDOW), (gy * height) // GRID + max(0, height // GRID - WINDOW) // 2)
@@ -61,12 +71,19 @@ def image_levels(
         ``(C, 2)`` levels for :func:`~medseg_core.normalize.apply_levels`.
     """
     windows = sample_windows(image.height, image.width)
-    parts = []
+    parts, damaged = [], None
     for i, (y0, y1, x0, x1) in enumerate(windows):
         yield Progress("levels", i, len(windows), "measuring intensities")
-        data, _ = select_channel(image.read(y0, y1, x0, x1), image.axes, channels, channel)
+        try:
+            pixels = image.read(y0, y1, x0, x1)
+        except MedsegIOError as exc:  # a damaged tile: measure the rest (its blocks will fail and say so)
+            damaged = exc
+            continue
+        data, _ = select_channel(pixels, image.axes, channels, channel)
         chw = to_channels_first(data, 1 if data.ndim == 2 and channels > 1 else channels)
         parts.append(chw.reshape(chw.shape[0], -1))
     yield Progress("levels", len(windows), len(windows), "measuring intensities")
+    if not parts:
+        raise damaged
     sample = np.concatenate(parts, axis=1)
     return percentile_levels(sample[:, None, :], low, high, max_samples=max(EXACT_PIXELS, sample.shape[1]))

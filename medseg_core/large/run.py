@@ -170,8 +170,8 @@ def segment_large_iter(
     source = image if isinstance(image, np.ndarray) else str(image)
     opened = from_array(image) if isinstance(image, np.ndarray) else open_large(image)
     try:
-        plan = plan_blocks(opened.height, opened.width, block, halo)
         check_disk_space(labels_path.parent, opened.height, opened.width)
+        plan = plan_blocks(opened.height, opened.width, block, halo)
         work = Path(work_folder) if work_folder else default_work_folder(labels_path)
         extra = {"channel": channel, "tile": tile, "overlap": overlap}
         state = RunState(work, _identity(opened, source, info, options, block, halo, extra))
