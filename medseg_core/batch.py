@@ -20,14 +20,15 @@ from .counts import label_owners, read_counts, write_counts
 from .errors import MedsegError, MedsegIOError
 from .io import is_supported, read_image, read_labels, write_labels
 from .io.errors import WriteFailed, describe, library_errors, one_line
-from .measure import measure, measurements_to_csv
+from .measure import measure, measure_semantic, measurements_to_csv
 from .model import SegmentationModel
 from .normalize import select_channel
 from .outputs import OutputPaths, display_path, is_output_name, plan_outputs, prepare_output_folder
 from .progress import Progress, drain
 from .reference import check_reference
 from .scoring import Sample, score_iter
-from .segment import segment
+from .segment import Segmentation, segment
+from .semantic_summary import class_areas
 from .training.data import apply_class_map, file_stem, pair_files
 
 
@@ -89,6 +90,7 @@ class FileOutcome:
 
     path: Path
     count: int | None = None
+    counted: str = ""
     error: str | None = None
     outputs: list[Path] = field(default_factory=list)
 
@@ -171,10 +173,14 @@ def _segment_file(
         image, axes = select_channel(data.array, data.meta.axes, model.info.in_channels, channel)
         result = segment(image, model, axes=axes, progress=progress, **options)
         write_labels(plan.labels, result.labels, data.meta.spacing, unit=data.meta.unit)
-        with library_errors(plan.objects, "writing failed", WriteFailed, action="write"):
-            atomic_write_text(plan.objects, _objects_csv(result.labels, data, display_path(path.name)))
-        outcome.count = result.count
-        outcome.outputs = [plan.labels, plan.objects]
+        tables = {plan.objects: _objects_csv(result, data, display_path(path.name))}
+        if result.task == "semantic":
+            tables[plan.classes] = _classes_csv(result, data, display_path(path.name))
+        for target, text in tables.items():
+            with library_errors(target, "writing failed", WriteFailed, action="write"):
+                atomic_write_text(target, text)
+        outcome.count, outcome.counted = result.count, result.counted
+        outcome.outputs = [plan.labels, *tables]
     except MedsegError as exc:
         outcome.error = str(exc)
     except OSError as exc:
@@ -185,28 +191,54 @@ def _segment_file(
 
 
 def _counts_row(outcome: FileOutcome, plan: OutputPaths, out_dir: Path, model: str, run: str) -> dict[str, object]:
+    semantic = plan.classes in outcome.outputs
     return {
         "file": display_path(outcome.path.name),
         "count": outcome.count,
+        "counted": outcome.counted,
         "input": display_path(os.path.abspath(outcome.path)),
         "labels": display_path(plan.labels.relative_to(out_dir).as_posix()),
         "objects": display_path(plan.objects.relative_to(out_dir).as_posix()),
+        "classes": display_path(plan.classes.relative_to(out_dir).as_posix()) if semantic else "",
         "model": model,
         "run": run,
     }
 
 
-def _objects_csv(labels: np.ndarray, data, name: str) -> str:
-    """Measurements of every object, one CSV (slices get a ``z`` column)."""
-    image = data.array
+def _objects_csv(result: Segmentation, data, name: str) -> str:
+    """Measurements of every object, one CSV (slices get a ``z`` column).
+
+    The objects of a semantic model are its cells or class regions
+    (:func:`~medseg_core.measure.measure_semantic`), with a ``class`` column.
+    """
     spacing = data.meta.spacing
     unit = data.meta.unit if spacing else "px"
+
+    def table(labels: np.ndarray, image: np.ndarray) -> dict[str, np.ndarray]:
+        if result.task == "semantic":
+            return measure_semantic(labels, result.classes, result.encloses, image, spacing, unit)
+        return measure(labels, image, spacing, unit)
+
+    return _per_plane_csv(result.labels, data.array, name, table)
+
+
+def _classes_csv(result: Segmentation, data, name: str) -> str:
+    """Area of every class of a semantic result, one CSV (slices get a ``z`` column)."""
+    spacing = data.meta.spacing
+    unit = data.meta.unit if spacing else "px"
+    return _per_plane_csv(
+        result.labels, data.array, name, lambda labels, _image: class_areas(labels, result.classes, spacing, unit)
+    )
+
+
+def _per_plane_csv(
+    labels: np.ndarray, image: np.ndarray, name: str, table: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
+) -> str:
     if labels.ndim == 2:
-        return measurements_to_csv(measure(labels, image, spacing, unit), {"image": name})
+        return measurements_to_csv(table(labels, image), {"image": name})
     parts = []
     for z in range(labels.shape[0]):
-        table = measure(labels[z], image[z], spacing[-2:] if spacing else None, unit)
-        text = measurements_to_csv(table, {"image": name, "z": str(z)})
+        text = measurements_to_csv(table(labels[z], image[z]), {"image": name, "z": str(z)})
         parts.append(text if z == 0 else text.split("\n", 1)[1])
     return "".join(parts)
 

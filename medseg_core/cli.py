@@ -197,7 +197,7 @@ def _segment(args: argparse.Namespace) -> int:
         if outcome.error:
             print(f"FAILED {display_path(outcome.path)}: {outcome.error}", file=sys.stderr)
         else:
-            print(f"{display_path(outcome.path)}: {outcome.count} objects")
+            print(f"{display_path(outcome.path)}: {outcome.count} {outcome.counted}")
 
     outcomes = failed + segment_inputs(paths, model, args, report, tiles, _inference_options(args))
     n_failed = sum(o.error is not None for o in outcomes)

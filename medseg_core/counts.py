@@ -1,17 +1,22 @@
 """``counts.csv``: one row per segmented input, kept across runs into the same folder.
 
 Each run of ``medseg segment`` appends its rows to the table already in the
-output folder (a table of an earlier MedSeg version, with only ``file`` and
-``count``, is kept with the new columns left empty). Columns:
+output folder (a table of an earlier MedSeg version, with fewer columns, is kept
+with the new columns left empty). Columns:
 
 ``file``
     Input file name.
 ``count``
     Objects found.
+``counted``
+    What ``count`` counts: ``objects`` (instance models), ``cells (regions
+    enclosed by membrane)`` or ``regions (connected areas of each class)``
+    (semantic models, :mod:`medseg_core.semantic_summary`).
 ``input``
     Absolute path of the input.
-``labels``, ``objects``
-    The label image and measurements written, relative to the output folder.
+``labels``, ``objects``, ``classes``
+    The label image, measurements and (semantic models) class areas
+    written, relative to the output folder.
 ``model``
     Model name.
 ``run``
@@ -31,7 +36,7 @@ from .atomic import atomic_path
 from .io.errors import CorruptFile, WriteFailed, describe, file_error, library_errors
 
 COUNTS_NAME = "counts.csv"
-COLUMNS = ("file", "count", "input", "labels", "objects", "model", "run")
+COLUMNS = ("file", "count", "counted", "input", "labels", "objects", "classes", "model", "run")
 
 
 def read_counts(out_dir: str | os.PathLike) -> list[dict[str, str]]:

@@ -13,6 +13,7 @@ from skimage.measure import regionprops_table
 from skimage.segmentation import relabel_sequential
 
 from .atomic import atomic_write_text
+from .semantic_summary import semantic_objects
 
 #: Columns of :func:`measure`, in order (physical-unit columns follow when spacing is known).
 COLUMNS = (
@@ -105,6 +106,26 @@ def measure(
         out[f"equivalent_diameter_{unit}"] = out["equivalent_diameter_px"] * np.sqrt(dy * dx)
         out[f"perimeter_{unit}"] = out["perimeter_px"] * mean_step
     return out
+
+
+def measure_semantic(
+    labels: np.ndarray,
+    classes: Sequence[str],
+    encloses: str | None = None,
+    image: np.ndarray | None = None,
+    spacing: Sequence[float] | None = None,
+    unit: str = "um",
+) -> dict[str, np.ndarray]:
+    """:func:`measure` of the objects of a 2-D semantic label image.
+
+    The objects are those of :func:`medseg_core.semantic_summary.semantic_objects`:
+    the cells that class ``encloses`` draws around, or else each connected
+    region of a class. A leading ``class`` column names each object's class
+    (``"cell"`` for enclosed regions).
+    """
+    objects = semantic_objects(labels, classes, encloses)
+    table = measure(objects.labels, image, spacing, unit)
+    return {"class": objects.classes[table["label"] - 1], **table}
 
 
 def _eccentricity(labels: np.ndarray, table: dict[str, np.ndarray]) -> np.ndarray:

@@ -75,6 +75,10 @@ class ModelInfo:
         Data, split, epochs, time, hardware.
     metrics : dict
         Validation metrics measured after training.
+    encloses : str or None
+        Semantic models whose class draws boundaries around objects (EM
+        membranes around cells): that class. The regions it encloses are
+        then the objects counted (:mod:`medseg_core.semantic_summary`).
     parent : str or None
         Name of the model it was fine-tuned from.
     created : str
@@ -96,12 +100,17 @@ class ModelInfo:
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     parent: str | None = None
+    encloses: str | None = None
     created: str = ""
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ModelFileError(f"model task must be one of {TASKS}, got {self.task!r}")
+        if self.encloses is not None and (self.task != "semantic" or self.encloses not in self.classes[1:]):
+            raise ModelFileError(
+                f"model '{self.name}': encloses must name one of the classes {self.classes[1:]} of a semantic model"
+            )
         config = self.config
         expected = 2 if self.task == "instance" else len(self.classes)
         if config.out_channels != expected:

@@ -23,6 +23,7 @@ description      text, at most :data:`MAX_TEXT` characters
 training         any JSON object, nested at most :data:`MAX_NESTING` deep
 metrics          object of numbers
 parent           ``null`` or text (as ``name``)
+encloses         ``null`` or one of ``classes`` other than the first (semantic models)
 created          text, at most :data:`MAX_NAME` characters
 ================ =============================================================
 
@@ -153,9 +154,20 @@ def check_metadata(data: object) -> dict[str, Any]:
         _check_metrics(data["metrics"])
     if data.get("parent") is not None:
         _check_name("parent", data["parent"])
+    if data.get("encloses") is not None:
+        _check_encloses(data["encloses"], data["classes"], data["task"])
     if "created" in data:
         _check_text("created", data["created"], MAX_NAME)
     return data
+
+
+def _check_encloses(value: object, classes: list[str], task: str) -> None:
+    if task != "semantic":
+        raise ModelFileError(f"model metadata: encloses is for semantic models, this one is {task}")
+    if value not in classes[1:]:
+        raise ModelFileError(
+            f"model metadata: encloses must name a class other than {classes[0]!r}, got {_show(value)}"
+        )
 
 
 def _show(value: object) -> str:

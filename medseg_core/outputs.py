@@ -1,7 +1,8 @@
 """Where results go: output places checked before any work, and distinct output names.
 
 ``medseg segment`` writes ``<stem>_labels.tif`` and ``<stem>_objects.csv``
-for each input. The inputs' folders are kept below the output folder,
+for each input, and ``<stem>_classes.csv`` (area of each class) for
+semantic models. The inputs' folders are kept below the output folder,
 relative to the deepest folder that holds all of them: ``plate1/A01.png``
 and ``plate2/A01.png`` give ``OUT/plate1/A01_labels.tif`` and
 ``OUT/plate2/A01_labels.tif``, while the files of a single folder go
@@ -24,6 +25,7 @@ from .training.data import file_stem
 
 LABELS_SUFFIX = "_labels.tif"
 OBJECTS_SUFFIX = "_objects.csv"
+CLASSES_SUFFIX = "_classes.csv"
 
 
 def is_output_name(path: str | os.PathLike) -> bool:
@@ -92,10 +94,13 @@ class OutputPaths:
         The label image (``..._labels.tif``).
     objects : Path
         The per-object measurements (``..._objects.csv``).
+    classes : Path
+        The area of each class (``..._classes.csv``; semantic models only).
     """
 
     labels: Path
     objects: Path
+    classes: Path
 
 
 def plan_outputs(
@@ -144,7 +149,8 @@ def plan_outputs(
             name = f"{base}_{n}"
         used.add(key)
         stem_path = out_dir / folder / name
-        plans.append(OutputPaths(Path(f"{stem_path}{LABELS_SUFFIX}"), Path(f"{stem_path}{OBJECTS_SUFFIX}")))
+        suffixes = (LABELS_SUFFIX, OBJECTS_SUFFIX, CLASSES_SUFFIX)
+        plans.append(OutputPaths(*(Path(f"{stem_path}{suffix}") for suffix in suffixes)))
     return plans
 
 

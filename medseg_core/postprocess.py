@@ -25,7 +25,6 @@ __all__ = [
     "semantic_from_probabilities",
     "remove_small_objects",
     "label_dtype",
-    "count_semantic_objects",
     "measure",
     "write_measurements_csv",
 ]
@@ -143,8 +142,3 @@ def semantic_from_probabilities(
         else:
             labels[(sizes < min_size)[components] & (components > 0)] = 0
     return labels
-
-
-def count_semantic_objects(labels: np.ndarray) -> int:
-    """Number of connected regions of every non-background class."""
-    return int(sum(ndi.label(labels == cls)[1] for cls in np.unique(labels) if cls != 0))

@@ -15,13 +15,13 @@ from .errors import InputError
 from .model import ModelInfo, SegmentationModel, load_model_file
 from .normalize import check_image, normalized_channels, select_channel
 from .postprocess import (
-    count_semantic_objects,
     instances_from_maps,
     label_dtype,
     semantic_from_probabilities,
 )
 from .progress import Progress, drain
 from .registry import resolve_model
+from .semantic_summary import count_description, semantic_objects
 from .tiling import predict_tiled
 
 SPATIAL_AXES = ("YX", "YXC", "ZYX", "ZYXC")
@@ -42,14 +42,17 @@ class Segmentation:
         ``(C, H, W)`` class probabilities for semantic ones (a leading
         ``Z`` axis for stacks).
     count : int
-        Objects found (instance models) or connected regions of the
-        non-background classes (semantic models).
+        Objects found (instance models); for semantic models the cells that
+        the ``encloses`` class draws around, or else the connected regions of
+        the non-background classes (:mod:`medseg_core.semantic_summary`).
     model_name : str
         The model used.
     task : str
         ``"instance"`` or ``"semantic"``.
     classes : list of str
         Class names of the model.
+    encloses : str or None
+        The model's boundary class whose enclosed regions are counted.
     """
 
     labels: np.ndarray
@@ -58,6 +61,12 @@ class Segmentation:
     model_name: str
     task: str
     classes: list[str] = field(default_factory=list)
+    encloses: str | None = None
+
+    @property
+    def counted(self) -> str:
+        """What :attr:`count` counts, e.g. ``"cells (regions enclosed by membrane)"``."""
+        return count_description(self.task, self.encloses)
 
 
 def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "auto") -> SegmentationModel:
@@ -162,7 +171,7 @@ def segment_iter(
             count += n
             probs_out.append(probs[0])
         else:
-            count += count_semantic_objects(labels)
+            count += semantic_objects(labels, info.classes, info.encloses).count
             probs_out.append(probs)
         labels_out.append(labels)
     yield Progress("postprocess", len(slices), len(slices), "done")
@@ -178,6 +187,7 @@ def segment_iter(
         model_name=info.name,
         task=info.task,
         classes=list(info.classes),
+        encloses=info.encloses,
     )
 
 

@@ -96,6 +96,26 @@ def test_semantic_layers_count_regions_per_class(counted, qtbot, tmp_path, monke
     wait_count(qtbot, widget, 3)
     assert widget.count_label.text() == "3 regions"
     assert sorted(widget.model.table()["class"]) == ["heart", "lung", "lung"]
+    assert not widget.areas_label.isHidden()
+    assert widget.areas_label.text() == "Area: background 85.3% · lung 9.3% · heart 5.3%"
+
+
+def test_em_layers_count_the_cells_that_membranes_enclose(counted, qtbot):
+    viewer, widget = counted
+    data = np.zeros((60, 60), np.uint16)
+    data[29:31, :] = 1
+    data[:, 29:31] = 1  # membranes: a cross, four cells
+    meta = {"medseg": {"task": "semantic", "classes": ["background", "membrane"], "encloses": "membrane"}}
+    viewer.add_labels(data, name="em labels", metadata=meta)
+    wait_count(qtbot, widget, 4)
+    assert widget.count_label.text() == "4 cells"
+    assert "regions enclosed by membrane" in widget.count_label.toolTip()
+    assert set(widget.model.table()["class"]) == {"cell"}
+    assert widget.areas_label.text() == "Area: background 93.4% · membrane 6.6%"
+    viewer.add_labels(np.zeros((20, 20), np.uint16), name="instances")
+    widget.layer_combo.set_layer(viewer.layers["instances"])
+    wait_count(qtbot, widget, 0)
+    assert widget.count_label.text() == "0 objects" and widget.areas_label.isHidden()
 
 
 def test_export_with_physical_units(counted, qtbot, tmp_path, monkeypatch):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from medseg_core.postprocess import (
-    count_semantic_objects,
     instances_from_maps,
     remove_small_objects,
     semantic_from_probabilities,
 )
+from medseg_core.semantic_summary import semantic_objects
 from medseg_core.training.targets import instance_targets
 
 
@@ -82,7 +82,7 @@ def test_semantic_labels_threshold_and_small_regions():
     probs[:, 20:22, 20:22] = [[[0.1]], [[0.1]], [[0.8]]]
     labels = semantic_from_probabilities(probs, threshold=0.5, min_size=10)
     assert (labels == 1).sum() == 100 and (labels == 2).sum() == 0
-    assert count_semantic_objects(labels) == 1
+    assert semantic_objects(labels, ["bg", "a", "b"]).count == 1
 
 
 def test_single_region_keeps_the_largest_region_of_each_class_with_holes_filled():
@@ -95,7 +95,7 @@ def test_single_region_keeps_the_largest_region_of_each_class_with_holes_filled(
     labels = semantic_from_probabilities(probs, threshold=0.0, single_region=True)
     assert (labels == 1).sum() == 200 and (labels[30:34, 5:9] == 0).all()
     assert (labels == 2).sum() == 200
-    assert count_semantic_objects(labels) == 2
+    assert semantic_objects(labels, ["bg", "left", "right"]).count == 2
     unchanged = semantic_from_probabilities(probs, threshold=0.0)
     assert (unchanged == 1).sum() == 200 - 9 + 16
 

@@ -70,6 +70,7 @@ SPECS = {
                 in_channels=1, out_channels=2, depth=4, width=16, stem_stride=1, encoder="efficientnet-lite0"
             ).to_dict(),
             postprocess={"threshold": 0.0, "min_size": 0},
+            encloses="membrane",
             description=(
                 "Cell membranes in serial-section electron micrographs (ISBI 2012 "
                 "challenge, Drosophila VNC). Semantic: membrane vs cell interior."

@@ -7,19 +7,36 @@ through napari notifications, never tracebacks.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from napari.utils.notifications import show_error, show_info
-from scipy import ndimage
 
 from medseg_core.errors import MedsegError
-from medseg_core.measure import measure, write_measurements_csv
+from medseg_core.measure import measure, measure_semantic, write_measurements_csv
+from medseg_core.semantic_summary import class_areas
 
 from . import _dialogs
 from ._layer_state import info, mark_saved, source_path, spacing_of
 from ._layers import image_of, image_plane
+
+
+@dataclass(frozen=True)
+class Semantic:
+    """What the measuring needs to know of a semantic labels layer."""
+
+    classes: list[str]
+    encloses: str | None = None
+
+
+def semantic_of(layer: Any) -> Semantic | None:
+    """The :class:`Semantic` description of a labels layer that a semantic model made, else None."""
+    meta = info(layer)
+    if meta.get("task") != "semantic" or not meta.get("classes"):
+        return None
+    return Semantic(list(meta["classes"]), meta.get("encloses"))
 
 
 def measure_plane(
@@ -27,46 +44,49 @@ def measure_plane(
     image: np.ndarray | None = None,
     spacing: tuple[float, ...] | None = None,
     unit: str = "um",
-    classes: list[str] | None = None,
+    semantic: Semantic | None = None,
 ) -> dict[str, np.ndarray]:
     """:func:`medseg_core.measure.measure` of one plane.
 
-    With ``classes`` (a semantic labels layer: values are class indices),
-    each connected region of a class is one object and a ``class`` column
-    names its class.
+    With ``semantic`` (a semantic labels layer: values are class indices),
+    the objects are its cells or class regions
+    (:func:`medseg_core.measure.measure_semantic`), with a ``class`` column.
     """
     spacing = spacing[-2:] if spacing else None
     if image is not None and image.shape[:2] != labels.shape:
         image = None
-    if not classes:
+    if semantic is None:
         return measure(labels, image, spacing, unit)
-    regions = np.zeros(labels.shape, dtype=np.int32)
-    region_class = [0]
-    for value in np.unique(labels[labels > 0]):
-        pieces, n = ndimage.label(labels == value)
-        regions[pieces > 0] = pieces[pieces > 0] + len(region_class) - 1
-        region_class += [int(value)] * n
-    table = measure(regions, image, spacing, unit)
-    names = np.array([classes[v] if v < len(classes) else str(v) for v in region_class], dtype=object)
-    return {"class": names[table["label"]], **table}
+    return measure_semantic(labels, semantic.classes, semantic.encloses, image, spacing, unit)
 
 
-def _layer_inputs(viewer: Any, layer: Any) -> tuple[Any, tuple[float, ...] | None, str, list[str] | None]:
-    meta = info(layer)
+def summarise_plane(
+    labels: np.ndarray,
+    image: np.ndarray | None = None,
+    spacing: tuple[float, ...] | None = None,
+    unit: str = "um",
+    semantic: Semantic | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """:func:`measure_plane`, and the area of each class for a semantic layer (else None)."""
+    table = measure_plane(labels, image, spacing, unit, semantic)
+    areas = None if semantic is None else class_areas(labels, semantic.classes)
+    return table, areas
+
+
+def _layer_inputs(viewer: Any, layer: Any) -> tuple[Any, tuple[float, ...] | None, str, Semantic | None]:
     spacing, unit = spacing_of(layer)
-    classes = meta.get("classes") if meta.get("task") == "semantic" else None
-    return image_of(viewer, layer), spacing, unit, classes
+    return image_of(viewer, layer), spacing, unit, semantic_of(layer)
 
 
 def full_table(viewer: Any, layer: Any) -> dict[str, np.ndarray]:
     """Measurements of every object of a labels layer (every slice of a stack, with a ``z`` column)."""
-    image, spacing, unit, classes = _layer_inputs(viewer, layer)
+    image, spacing, unit, semantic = _layer_inputs(viewer, layer)
     data = np.asarray(layer.data)
     if data.ndim == 2:
-        return measure_plane(data, image_plane(image, data.shape, None), spacing, unit, classes)
+        return measure_plane(data, image_plane(image, data.shape, None), spacing, unit, semantic)
     parts = []
     for z in range(data.shape[0]):
-        table = measure_plane(data[z], image_plane(image, data.shape[1:], z), spacing, unit, classes)
+        table = measure_plane(data[z], image_plane(image, data.shape[1:], z), spacing, unit, semantic)
         parts.append({"z": np.full(len(table["label"]), z, dtype=np.int64), **table})
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 

@@ -17,7 +17,7 @@ import numpy as np
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from ._export import _layer_inputs, measure_plane
+from ._export import _layer_inputs, summarise_plane
 from ._layer_state import checksum
 from ._layers import current_plane, image_plane
 
@@ -34,6 +34,7 @@ class CountResult:
     table: dict[str, np.ndarray]
     checksum: int
     generation: int
+    areas: dict[str, np.ndarray] | None = None
 
     @property
     def count(self) -> int:
@@ -135,10 +136,10 @@ class Recounter(QObject):
         view, z = current_plane(self.viewer, layer)
         plane = np.array(view, copy=True)
         self._launched_checksum = value = checksum(plane)
-        image, spacing, unit, classes = _layer_inputs(self.viewer, layer)
+        image, spacing, unit, semantic = _layer_inputs(self.viewer, layer)
         pixels = image_plane(image, plane.shape, z)
         pixels = None if pixels is None else np.array(pixels, copy=True)
-        job = partial(measure_plane, plane, pixels, spacing, unit, classes)
+        job = partial(summarise_plane, plane, pixels, spacing, unit, semantic)
         deliver = partial(self._deliver, generation, layer, z, value)
         if plane.size < self.thread_min_pixels:
             deliver(job())
@@ -149,10 +150,11 @@ class Recounter(QObject):
         worker.finished.connect(lambda: self.workers.discard(worker))
         worker.start()
 
-    def _deliver(self, generation: int, layer: Any, z: int | None, value: int, table: dict) -> None:
+    def _deliver(self, generation: int, layer: Any, z: int | None, value: int, summary: tuple) -> None:
         if generation != self.generation or layer is not self.layer:
             return  # a newer count started meanwhile: this one is stale
-        self.counted.emit(CountResult(layer, z, table, value, generation))
+        table, areas = summary
+        self.counted.emit(CountResult(layer, z, table, value, generation, areas))
 
     @property
     def busy(self) -> bool:

@@ -20,6 +20,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from medseg_core.semantic_summary import count_description, count_noun
+
 from . import _export
 from ._layer_combo import LabelsLayerCombo
 from ._layer_state import checksum, info
@@ -51,6 +53,8 @@ class CountWidget(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.6)
         font.setBold(True)
         self.count_label.setFont(font)
+        self.areas_label = QLabel("", objectName="areas_label", wordWrap=True)
+        self.areas_label.setVisible(False)
         self.count_label.setToolTip(tip("count_label"))
 
         self.model = MeasureTableModel(self)
@@ -84,6 +88,7 @@ class CountWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.count_label)
+        layout.addWidget(self.areas_label)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
 
@@ -117,21 +122,28 @@ class CountWidget(QWidget):
                 self.table.setColumnHidden(column, name in HIDDEN)
             self.table.resizeColumnsToContents()
             self._sized_columns = self.model.columns
+        self.areas_label.setVisible(result.areas is not None)
         if result.layer is None:
             self.count_label.setText("no labels layer")
             return
-        noun = "regions" if info(result.layer).get("task") == "semantic" else "objects"
+        meta = info(result.layer)
+        task, encloses = meta.get("task", "instance"), meta.get("encloses")
+        noun = count_noun(task, encloses)
         if result.count == 1:
             noun = noun[:-1]
         where = f"  (slice {result.z})" if result.z is not None else ""
         self.count_label.setText(f"{result.count} {noun}{where}")
+        self.count_label.setToolTip(f"{tip('count_label')}\nCounted: {count_description(task, encloses)}")
+        if result.areas is not None:
+            areas = zip(result.areas["class"], result.areas["fraction"])
+            self.areas_label.setText("Area: " + " · ".join(f"{name} {share:.1%}" for name, share in areas))
 
     def _on_row(self, index: QModelIndex) -> None:
         layer = self.layer
         if layer is None or not index.isValid() or self.result is None:
             return
-        label = self.model.label_at(index.row())
-        layer.selected_label = label
+        if _export.semantic_of(layer) is None:  # a semantic layer's values are classes, not these objects
+            layer.selected_label = self.model.label_at(index.row())
         centre = [float(self.model.value(index.row(), "centroid_y")), float(self.model.value(index.row(), "centroid_x"))]
         if self.result.z is not None:
             centre = [float(self.result.z), *centre]

@@ -163,7 +163,7 @@ class RecoveryManager(QObject):
                 "layer": layer.name,
                 "time": datetime.now().isoformat(timespec="seconds"),
                 "timestamp": time.time(),
-                "meta": {k: v for k, v in meta.items() if k in ("spacing", "unit", "task", "classes", "model")},
+                "meta": {k: v for k, v in meta.items() if k in ("spacing", "unit", "task", "classes", "encloses", "model")},
             }
             key = key_for(record["source"], record["image"])
             worker = create_worker(write_recovery, key, data.copy(), record, _start_thread=False)

@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 from superqt.utils import qthrottled
 
 from medseg_core.errors import MedsegError
+from medseg_core.semantic_summary import count_noun
 from medseg_core.stain import looks_like_he
 
 from . import _dialogs
@@ -287,7 +288,7 @@ class SegmentWidget(QWidget):
         for job, segmentation in result:
             layer = self._add_result(job, segmentation)
             names.append(layer.name)
-            counts.append(f"{layer.name}: {segmentation.count} objects")
+            counts.append(f"{layer.name}: {segmentation.count} {count_noun(segmentation.task, segmentation.encloses)}")
         self.status_label.setText("; ".join(counts))
         if names:
             self.viewer.layers.selection.active = find_layer(self.viewer, names[-1], Labels)
@@ -302,6 +303,7 @@ class SegmentWidget(QWidget):
             "unit": job.info.get("unit", "px"),
             "task": segmentation.task,
             "classes": list(segmentation.classes),
+            "encloses": segmentation.encloses,
             "model": segmentation.model_name,
             "baseline": checksum(segmentation.labels),
         }
