@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from . import __version__
 from .errors import MedsegError
+from .exchange.commands import add_backend_option, add_export_parser, add_models_parser, apply_backend, run_export, run_models
 from .progress import Progress
 from .registry import MODEL_SUFFIX
 
@@ -101,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", type=Path, help="write the metrics here")
     _add_inference_options(ev)
 
-    sub.add_parser("models", help="list available models")
+    add_models_parser(sub)
+    add_export_parser(sub)
 
     tr = sub.add_parser("train", help="train or fine-tune a model")
     tr.add_argument("--data", required=True, type=Path, help="folder with images/ and masks/")
@@ -134,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    add_backend_option(parser)
     parser.add_argument("--tile", type=_whole_number(64), default=512, help="tile side in pixels (at least 64)")
     parser.add_argument("--threshold", type=_number(0, 1), help="probability threshold")
     parser.add_argument("--min-size", type=_whole_number(0), help="smallest object kept, in pixels")
@@ -189,7 +192,7 @@ def _segment(args: argparse.Namespace) -> int:
         print("medseg: error: no images found in the given inputs", file=sys.stderr)
         return 2
     prepare_output_folder(args.out)
-    model = load_model(args.model, args.device)
+    model = apply_backend(load_model(args.model, args.device), args)
     tiles = _TileProgress(len(paths), display_path)
 
     def report(outcome: FileOutcome) -> None:
@@ -253,7 +256,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     names = None
     if args.names:
         names = [line.strip() for line in args.names.read_text().splitlines() if line.strip()]
-    model = load_model(args.model, args.device)
+    model = apply_backend(load_model(args.model, args.device), args)
 
     def report(name: str, index: int, total: int) -> None:
         print(f"\r[{index}/{total}] {name}", end="", file=sys.stderr, flush=True)
@@ -424,7 +427,13 @@ class _TrainPrinter:
             self.log = None
 
 
-COMMANDS = {"segment": _segment, "evaluate": _evaluate, "models": _models, "train": _train}
+COMMANDS = {
+    "segment": _segment,
+    "evaluate": _evaluate,
+    "models": lambda args: run_models(args, _models),
+    "export": run_export,
+    "train": _train,
+}
 
 
 if __name__ == "__main__":

@@ -22,9 +22,8 @@ import torch
 
 from ..model import SegmentationModel
 from . import ExchangeError, require
+from .onnx_backend_names import BACKENDS
 from .onnx_graph import INPUT_NAME, cached_onnx
-
-BACKENDS = ("auto", "torch", "onnx")
 
 
 def onnxruntime_available() -> bool:
@@ -76,6 +75,10 @@ class OnnxRunner:
         except Exception as exc:  # noqa: BLE001 (a broken cached graph is one line)
             raise ExchangeError(f"ONNX Runtime cannot load {path.name} ({str(exc)[:200]})") from exc
         self.path = path
+
+    def __reduce__(self) -> tuple:
+        """Pickle as the graph's path (a session cannot be pickled; it is rebuilt where it is unpickled)."""
+        return (OnnxRunner, (self.path,))
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """Logits of a batch (any memory layout; computed on the CPU)."""
