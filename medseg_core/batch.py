@@ -18,18 +18,18 @@ import numpy as np
 from .atomic import atomic_write_text
 from .counts import label_owners, read_counts, write_counts
 from .errors import MedsegError, MedsegIOError
-from .io import is_supported, read_image, read_labels, write_labels
+from .io import is_supported, read_image, write_labels
 from .io.errors import WriteFailed, describe, library_errors, one_line
 from .measure import measure, measure_semantic, measurements_to_csv
 from .model import SegmentationModel
 from .normalize import select_channel
 from .outputs import OutputPaths, display_path, is_output_name, plan_outputs, prepare_output_folder
 from .progress import Progress, drain
-from .reference import check_reference
-from .scoring import Sample, score_iter
+from .reference import ReferenceSamples
+from .scoring import score_iter
 from .segment import Segmentation, segment
 from .semantic_summary import class_areas
-from .training.data import apply_class_map, file_stem, pair_files
+from .training.data import file_stem, pair_files
 
 
 def expand_inputs(
@@ -301,7 +301,7 @@ def evaluate_folders(
         pairs = [p for p in pairs if file_stem(p[0]) in wanted]
     if not pairs:
         raise MedsegError(f"none of the requested images has a mask in {masks_dir}")
-    samples = _ReferenceSamples(pairs, model.info, class_map, channel)
+    samples = ReferenceSamples(pairs, model.info, class_map, channel)
 
     def progress(record: Progress) -> None:
         if report is not None and record.done > samples.reported:
@@ -309,30 +309,6 @@ def evaluate_folders(
             report(file_stem(pairs[record.done - 1][0]), record.done, len(pairs))
 
     return drain(score_iter(model, samples, **options), progress).report()
-
-
-class _ReferenceSamples(Sequence):
-    """Image/mask file pairs as :class:`~medseg_core.scoring.Sample` items, read one at a time."""
-
-    def __init__(self, pairs: list[tuple[Path, Path]], info, class_map: Mapping[int, int] | None, channel: int | None) -> None:
-        self.pairs, self.info, self.class_map, self.channel = pairs, info, class_map, channel
-        self.reported = 0
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, index: int) -> Sample:
-        image_path, mask_path = self.pairs[index]
-        data = read_image(image_path)
-        truth = read_labels(mask_path)
-        if self.class_map:
-            truth = apply_class_map(truth, self.class_map, mask_path.name)
-        check_reference(truth, self.info, mask_path.name, mapped=bool(self.class_map))
-        image, axes = select_channel(data.array, data.meta.axes, self.info.in_channels, self.channel)
-        spatial = tuple(n for n, axis in zip(image.shape, axes) if axis != "C")
-        if spatial != truth.shape:
-            raise MedsegError(f"{mask_path.name}: mask {truth.shape} and image {spatial} differ in size")
-        return Sample(image, truth, file_stem(image_path), axes)
 
 
 def format_table(result: dict) -> str:

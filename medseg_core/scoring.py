@@ -39,14 +39,18 @@ class Sample:
     name : str
         Shown in progress messages.
     axes : str, optional
-        Axes of ``image`` (``"YX"``, ``"YXC"``, ``"ZYX"``...); guessed from
-        its shape when omitted.
+        Axes of ``image``; a sample is one plane, so when omitted ``"YX"``
+        for a 2-D image and ``"YXC"`` (channels last) otherwise.
     """
 
     image: np.ndarray
     truth: np.ndarray
     name: str = ""
     axes: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.axes:
+            self.axes = "YX" if np.ndim(self.image) == 2 else "YXC"
 
 
 @dataclass
@@ -168,7 +172,7 @@ def score_iter(
     scores = Scores(model.info)
     for i, sample in enumerate(samples):
         label = sample.name or f"image {i + 1}"
-        gen = segment_iter(sample.image, model, axes=sample.axes or _axes(sample.image), **options)
+        gen = segment_iter(sample.image, model, axes=sample.axes, **options)
         try:
             while True:
                 if should_stop is not None and should_stop():
@@ -180,10 +184,6 @@ def score_iter(
             scores.add(stop.value.labels, sample.truth, sample.name)
     yield Progress("score", len(samples), len(samples), f"scored {len(samples)} images")
     return scores
-
-
-def _axes(image: np.ndarray) -> str:
-    return "YX" if image.ndim == 2 else "YXC"
 
 
 def _n_labels(labels: np.ndarray) -> int:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +23,30 @@ def medseg_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MEDSEG_HOME", str(home))
     monkeypatch.setenv("MEDSEG_CONFIG_DIR", str(home / "config"))
     return home
+
+
+@pytest.fixture
+def make_read_only(monkeypatch) -> Callable[[Path], Path]:
+    """A function that makes a folder refuse file creation with "Permission denied".
+
+    The tests run as root in CI, where ``chmod`` does not stop writes, so
+    ``os.open`` (which every file creation goes through) is patched instead.
+    """
+    locked: list[str] = []
+    real_open = os.open
+
+    def guarded_open(path, *args, **kwargs):
+        if any(os.fspath(path).startswith(folder) for folder in locked):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded_open)
+
+    def lock(folder: Path) -> Path:
+        locked.append(os.fspath(folder))
+        return folder
+
+    return lock
 
 
 def make_tiny_model(task: str = "instance", in_channels: int = 3, classes=None, name: str = "tiny") -> SegmentationModel:

@@ -267,7 +267,7 @@ def test_version_and_help_do_not_import_torch():
 TRAIN_FAST = ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--crop", "64", "--device", "cpu"]
 
 
-def test_train_refuses_a_folder_or_read_only_out_before_training(workspace, monkeypatch, capsys):
+def test_train_refuses_a_folder_or_read_only_out_before_training(workspace, make_read_only, capsys):
     root, _, _, _ = workspace
     folder = root / "folder.safetensors"
     folder.mkdir()
@@ -278,14 +278,7 @@ def test_train_refuses_a_folder_or_read_only_out_before_training(workspace, monk
 
     locked = root / "locked"
     locked.mkdir()
-    real_open = os.open
-
-    def read_only(path, *a, **k):  # running as root, chmod would not stop writes
-        if str(path).startswith(str(locked)):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-        return real_open(path, *a, **k)
-
-    monkeypatch.setattr(os, "open", read_only)
+    make_read_only(locked)
     assert main([*args, "--out", str(locked / "m.safetensors")]) == 2
     err = capsys.readouterr().err
     assert "Permission denied" in err and "Traceback" not in err

@@ -186,18 +186,11 @@ def test_out_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
     assert "not a folder" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_read_only_out_is_refused_before_any_work(tmp_path, model_path, monkeypatch, capsys):
+def test_read_only_out_is_refused_before_any_work(tmp_path, model_path, make_read_only, capsys):
     image = _write_png(tmp_path / "x.png")
     out = tmp_path / "locked"
     out.mkdir()
-    real_open = os.open
-
-    def read_only(path, *args, **kwargs):  # running as root, chmod would not stop writes
-        if str(path).startswith(str(out)):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", read_only)
+    make_read_only(out)
     assert _segment(image, "--model", model_path, "--out", out) == 2
     err = capsys.readouterr().err
     assert "Permission denied" in err and str(out) in err and "Traceback" not in err

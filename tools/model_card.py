@@ -24,8 +24,9 @@ from medseg_core.io import read_image, read_labels
 from medseg_core.metrics import MaxFScoreAccumulator
 from medseg_core.pretrained import encoder_credit
 from medseg_core.progress import drain
+from medseg_core.reference import ReferenceSamples
 from medseg_core.scoring import Sample, score_iter
-from medseg_core.training.data import apply_class_map, find_pairs, file_stem
+from medseg_core.training.data import file_stem, find_pairs
 from train_shipped import DATA, ROOT, SPECS
 
 MODELS = ROOT / "resources" / "models"
@@ -61,7 +62,7 @@ def evaluate(name: str) -> tuple[dict, dict]:
     folder = DATA / spec["data"]
     names = (MODELS / "splits" / f"{name}_val.txt").read_text().split()
     model = medseg_core.load_model(name, device="cpu")
-    samples = samples_of(folder, names, spec["class_map"])
+    samples = samples_of(folder, names, model.info, spec["class_map"])
     scores = drain(score_iter(model, samples))
     results = {"all": scores.report()}
     if name == "em-membranes":
@@ -76,18 +77,11 @@ def evaluate(name: str) -> tuple[dict, dict]:
     return results, scores.metrics()
 
 
-def samples_of(folder, names: list[str], class_map: dict | None) -> list[Sample]:
-    """The validation images of a dataset folder with their (class-mapped) masks."""
+def samples_of(folder, names: list[str], info, class_map: dict | None) -> list[Sample]:
+    """The validation images of a dataset folder with their (class-mapped) masks, read as ``medseg evaluate`` reads them."""
     wanted = set(names)
-    samples = []
-    for image_path, mask_path in find_pairs(folder):
-        stem = file_stem(image_path)
-        if stem in wanted:
-            truth = read_labels(mask_path)
-            if class_map:
-                truth = apply_class_map(truth, class_map, mask_path.name)
-            samples.append(Sample(read_image(image_path).array, truth, stem))
-    return samples
+    pairs = [(image, mask) for image, mask in find_pairs(folder) if file_stem(image) in wanted]
+    return list(ReferenceSamples(pairs, info, class_map, channel=None))
 
 
 def store_metrics(name: str, metrics: dict) -> None:
