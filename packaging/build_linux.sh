@@ -23,10 +23,14 @@ torch_req=${MEDSEG_TORCH:-torch==2.13.0+cpu}
 torch_index=${MEDSEG_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
 say() { printf '==> %s\n' "$*"; }
 
-# -- 1. system tools: Xvfb and the OpenGL/XCB libraries (as tools/setup.sh), dpkg-deb, binutils
+# -- 1. system tools: Xvfb and the OpenGL/XCB libraries (as tools/setup.sh), dpkg-deb, binutils;
+#       PyInstaller also needs the shared libpython, a separate package for Debian's own Python
 apt_packages="xvfb xauth libgl1 libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4
   libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0
   libxcb-xfixes0 libdbus-1-3 libfontconfig1 binutils dpkg-dev"
+if [ "$("$python" -c 'import sys; print(sys.prefix)')" = /usr ]; then
+  apt_packages="$apt_packages libpython$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+fi
 if command -v apt-get >/dev/null 2>&1 && ! dpkg-query -W $apt_packages >/dev/null 2>&1; then
   say "installing system packages"
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -67,7 +71,7 @@ if ! (cd "$build" && venv/bin/python -m PyInstaller --noconfirm --clean --log-le
 fi
 bundle=$dist/medseg
 cuda=$(find "$bundle" \( -iname 'libcuda*' -o -iname 'libcublas*' -o -iname 'libcudnn*' -o -iname 'libnccl*' \
-  -o -iname 'libtorch_cuda*' -o -iname '*triton*' -o -path '*nvidia*' \) -print -quit)
+  -o -iname 'libtorch_cuda*' -o -path '*/_internal/nvidia/*' -o -path '*/_internal/triton/*' \) -print -quit)
 if [ -n "$cuda" ]; then
   echo "the bundle contains CUDA libraries ($cuda); build it from a CPU PyTorch" >&2
   exit 1
