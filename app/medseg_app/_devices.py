@@ -25,3 +25,15 @@ def device_choices() -> list[tuple[str, str]]:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         choices.append(("mps", describe_device(torch.device("mps"))))
     return choices
+
+
+def backend_choices() -> list[tuple[str, str]]:
+    """``(value, text)`` pairs of the inference backends: auto, PyTorch, and ONNX Runtime when installed.
+
+    The values are what :func:`medseg_core.exchange.onnx_backend.with_backend` takes.
+    """
+    from medseg_core.exchange.onnx_backend import onnxruntime_available
+
+    if not onnxruntime_available():
+        return [("auto", "Auto: PyTorch"), ("torch", "PyTorch")]
+    return [("auto", "Auto: ONNX Runtime on the CPU, else PyTorch"), ("torch", "PyTorch"), ("onnx", "ONNX Runtime (CPU)")]

@@ -51,16 +51,26 @@ class Failure:
 
 
 class ModelCache:
-    """Keeps the last loaded model, reloaded when its file changes."""
+    """Keeps the last loaded model, reloaded when its file, the device or the backend changes.
+
+    Attributes
+    ----------
+    backend : str
+        Inference backend, ``"auto"``, ``"torch"`` or ``"onnx"`` (see
+        :func:`medseg_core.exchange.onnx_backend.resolve_backend`; the
+        Segment panel's setting).
+    """
 
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._model: SegmentationModel | None = None
         self._lock = threading.Lock()
+        self.backend = "auto"
 
     def get(self, path: str | os.PathLike, device: Any = "auto") -> SegmentationModel:
-        """The model in ``path`` on ``device``, loading it only when needed."""
+        """The model in ``path`` on ``device`` with :attr:`backend`, loading it only when needed."""
         from medseg_core.device import resolve_device
+        from medseg_core.exchange.onnx_backend import with_backend
 
         path = Path(path)
         try:
@@ -68,10 +78,12 @@ class ModelCache:
         except OSError:
             stamp = None
         resolved = resolve_device(device)
-        key = (str(path), stamp, str(resolved))
+        backend = self.backend
+        key = (str(path), stamp, str(resolved), backend)
         with self._lock:
             if key != self._key or self._model is None:
-                self._model = load_model_file(path, device=resolved)
+                model = load_model_file(path, device=resolved)
+                self._model = with_backend(model, backend, threads=inference_threads())
                 self._key = key
             return self._model
 

@@ -11,6 +11,8 @@ TOOLTIPS: dict[str, str] = {
     "model_combo": "Model used for segmentation. Shipped models come with MedSeg; "
     "user models are the ones saved by the Fine-tune panel. Hover an entry for its model card.",
     "refresh_models_button": "Look for new model files again.",
+    "backend_combo": "What runs the network. Auto: ONNX Runtime on the CPU when it is installed (faster there, "
+    "same labels), else PyTorch; the ONNX graph is made once per model and kept.",
     "device_combo": "Where the network runs. Auto uses a GPU when one is available, else the CPU.",
     "tile_spin": "Large images are processed in square tiles of this many pixels. "
     "Smaller tiles use less memory; larger tiles are a little faster.",

@@ -194,6 +194,7 @@ class MedSegWindow(QObject):
             if settings.model:
                 segment.models.select(settings.model)
             segment.select_device(settings.device)
+            segment.select_backend(settings.backend)
         self.brush_size = settings.brush_size
         correct = self.widgets.get("Correct")
         if correct is not None:
@@ -207,6 +208,7 @@ class MedSegWindow(QObject):
         if segment is not None:
             settings.model = segment.models.current_path() or ""
             settings.device = segment.device()
+            settings.backend = segment.backend()
         settings.brush_size = self.brush_size
         return settings
 

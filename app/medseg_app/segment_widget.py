@@ -28,7 +28,7 @@ from medseg_core.semantic_summary import count_noun
 from medseg_core.stain import looks_like_he
 
 from . import _dialogs
-from ._devices import device_choices
+from ._devices import backend_choices, device_choices
 from ._history import apply_labels
 from ._layer_state import KEY, checksum, image_axes, info, is_edited, napari_units
 from ._layers import find_layer, labels_name, selected_images
@@ -77,6 +77,10 @@ class SegmentWidget(QWidget):
         for value, text in device_choices():
             self.device_combo.addItem(text, value)
         self.device_combo.setToolTip(tip("device_combo"))
+        self.backend_combo = QComboBox(objectName="backend_combo")
+        for value, text in backend_choices():
+            self.backend_combo.addItem(text, value)
+        self.backend_combo.setToolTip(tip("backend_combo"))
         self.tile_spin = self._spin("tile_spin", 128, 4096, 512, step=64, suffix=" px")
         self.min_size_spin = self._spin("min_size_spin", -1, 1_000_000, -1, suffix=" px")
         self.min_size_spin.setSpecialValueText("model default")
@@ -98,6 +102,7 @@ class SegmentWidget(QWidget):
         form = QFormLayout()
         form.addRow("Model", self.models)
         form.addRow("Device", self.device_combo)
+        form.addRow("Backend", self.backend_combo)
         form.addRow("Tile size", self.tile_spin)
         form.addRow("Min. object size", self.min_size_spin)
         form.addRow("Threshold", self.threshold_spin)
@@ -115,6 +120,7 @@ class SegmentWidget(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.models.changed.connect(self._on_model)
         self.device_combo.currentIndexChanged.connect(lambda *_: self._warm_up())
+        self.backend_combo.currentIndexChanged.connect(self._on_backend)
         self.viewer.layers.selection.events.changed.connect(self._update_target)
         self.viewer.layers.events.inserted.connect(self._update_target)
         self.viewer.layers.events.removed.connect(self._update_target)
@@ -146,6 +152,23 @@ class SegmentWidget(QWidget):
         if index >= 0:
             self.device_combo.setCurrentIndex(index)
         return index >= 0
+
+    def backend(self) -> str:
+        """The chosen inference backend: ``"auto"``, ``"torch"`` or ``"onnx"``."""
+        return self.backend_combo.currentData() or "auto"
+
+    def select_backend(self, backend: str) -> bool:
+        """Choose a backend by value; False (choice unchanged) when it is not offered here."""
+        index = self.backend_combo.findData(backend)
+        if index >= 0:
+            self.backend_combo.setCurrentIndex(index)
+        return index >= 0
+
+    def _on_backend(self, *_args) -> None:
+        """Runs after this use the chosen backend; the model is loaded (and warmed) again with it."""
+        self._cache.backend = self.backend()
+        self.warmed = None
+        self._warm_up()
 
     def _warm_up(self) -> None:
         """Load the chosen model and do the first-call work in a worker, one warm-up at a time."""

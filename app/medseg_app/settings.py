@@ -1,4 +1,4 @@
-"""What the app remembers between runs: window geometry, last model, device and brush size.
+"""What the app remembers between runs: window geometry, last model, device, backend and brush size.
 
 Kept as JSON in ``settings.json`` of the user config folder
 (``platformdirs.user_config_dir("medseg")``, e.g. ``~/.config/medseg`` on
@@ -25,6 +25,8 @@ _log = logging.getLogger(__name__)
 CONFIG_ENV = "MEDSEG_CONFIG_DIR"
 #: Devices the Segment panel offers; anything else read from the file becomes "auto".
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: Inference backends the Segment panel offers (:mod:`medseg_core.exchange.onnx_backend`).
+BACKENDS = ("auto", "torch", "onnx")
 #: Brush sizes the Correct panel accepts.
 BRUSH_RANGE = (1, 200)
 
@@ -53,6 +55,8 @@ class AppSettings:
         Path of the last chosen model; "" for the default model.
     device : str
         Device of the Segment panel, one of :data:`DEVICES`.
+    backend : str
+        Inference backend of the Segment panel, one of :data:`BACKENDS`.
     brush_size : int
         Brush diameter of the Correct panel in pixels.
     """
@@ -60,6 +64,7 @@ class AppSettings:
     geometry: str = ""
     model: str = ""
     device: str = "auto"
+    backend: str = "auto"
     brush_size: int = 10
 
     @classmethod
@@ -87,6 +92,8 @@ class AppSettings:
                 setattr(settings, field.name, value)
         if settings.device not in DEVICES:
             settings.device = "auto"
+        if settings.backend not in BACKENDS:
+            settings.backend = "auto"
         if not BRUSH_RANGE[0] <= settings.brush_size <= BRUSH_RANGE[1]:
             settings.brush_size = cls.brush_size
         return settings

@@ -13,6 +13,7 @@ asked for.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from ..model import SegmentationModel
 from . import ExchangeError, require
 from .onnx_backend_names import BACKENDS
 from .onnx_graph import INPUT_NAME, cached_onnx
+
+_log = logging.getLogger(__name__)
 
 
 def onnxruntime_available() -> bool:
@@ -75,10 +78,11 @@ class OnnxRunner:
         except Exception as exc:  # noqa: BLE001 (a broken cached graph is one line)
             raise ExchangeError(f"ONNX Runtime cannot load {path.name} ({str(exc)[:200]})") from exc
         self.path = path
+        self.threads = threads
 
     def __reduce__(self) -> tuple:
         """Pickle as the graph's path (a session cannot be pickled; it is rebuilt where it is unpickled)."""
-        return (OnnxRunner, (self.path,))
+        return (OnnxRunner, (self.path, self.threads))
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """Logits of a batch (any memory layout; computed on the CPU)."""
@@ -96,16 +100,17 @@ class OnnxSegmentationModel(SegmentationModel):
     """
 
     onnx_path: Path | None = None
+    threads: int | None = None
     _runner: OnnxRunner | None = field(default=None, init=False, repr=False, compare=False)
 
     def inference_net(self) -> Any:
         """An :class:`OnnxRunner` of the cached graph (made on first use)."""
         if self._runner is None:
-            self._runner = OnnxRunner(self.onnx_path)
+            self._runner = OnnxRunner(self.onnx_path, self.threads)
         return self._runner
 
 
-def with_backend(model: SegmentationModel, backend: str = "auto") -> SegmentationModel:
+def with_backend(model: SegmentationModel, backend: str = "auto", *, threads: int | None = None) -> SegmentationModel:
     """``model`` set up to run its network with ``backend`` (``"auto"``, ``"torch"`` or ``"onnx"``).
 
     Parameters
@@ -114,27 +119,40 @@ def with_backend(model: SegmentationModel, backend: str = "auto") -> Segmentatio
         A loaded model.
     backend : str
         See :func:`resolve_backend`.
+    threads : int, optional
+        Threads ONNX Runtime may use (default: PyTorch's setting when the
+        session is made).
 
     Returns
     -------
     SegmentationModel
         ``model`` itself for the torch backend; for onnx an
         :class:`OnnxSegmentationModel` sharing its metadata and weights,
-        whose ONNX graph is exported now if it is not cached yet.
+        whose ONNX graph is exported now if it is not cached yet. With
+        ``"auto"``, a graph that cannot be exported or loaded leaves the
+        model on PyTorch (logged), since auto promises a working default.
 
     Raises
     ------
     ExchangeError
-        Unknown backend, onnx on a GPU, onnxruntime missing, or a graph
-        that cannot be exported or loaded.
+        Unknown backend, onnx on a GPU, onnxruntime missing, or (backend
+        ``"onnx"``) a graph that cannot be exported or loaded.
     """
     if isinstance(model, OnnxSegmentationModel):
         model = SegmentationModel(info=model.info, net=model.net, source=model.source)
     if resolve_backend(backend, model.device) == "torch":
         return model
-    require("onnxruntime", "the onnx backend")
-    onnx_model = OnnxSegmentationModel(info=model.info, net=model.net, source=model.source, onnx_path=cached_onnx(model))
-    onnx_model.inference_net()  # load the session now: errors surface here, not mid-batch
+    try:
+        require("onnxruntime", "the onnx backend")
+        onnx_model = OnnxSegmentationModel(
+            info=model.info, net=model.net, source=model.source, onnx_path=cached_onnx(model), threads=threads
+        )
+        onnx_model.inference_net()  # load the session now: errors surface here, not mid-batch
+    except ExchangeError as exc:
+        if backend != "auto":
+            raise
+        _log.warning("ONNX Runtime unavailable for %s, using PyTorch: %s", model.info.name, exc)
+        return model
     return onnx_model
 
 
