@@ -19,6 +19,7 @@ from medseg_core.measure import measure, measure_semantic, write_measurements_cs
 from medseg_core.semantic_summary import class_areas
 
 from . import _dialogs
+from ._large import is_large_layer, large_summary
 from ._layer_state import info, mark_saved, source_path, spacing_of
 from ._layers import image_of, image_plane
 
@@ -80,6 +81,8 @@ def _layer_inputs(viewer: Any, layer: Any) -> tuple[Any, tuple[float, ...] | Non
 
 def full_table(viewer: Any, layer: Any) -> dict[str, np.ndarray]:
     """Measurements of every object of a labels layer (every slice of a stack, with a ``z`` column)."""
+    if is_large_layer(layer):  # a block run's labels: the table it wrote
+        return large_summary(layer)[0]
     image, spacing, unit, semantic = _layer_inputs(viewer, layer)
     data = np.asarray(layer.data)
     if data.ndim == 2:

@@ -41,8 +41,10 @@ def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerDa
     """Return :func:`read_paths` when every path is something MedSeg reads, else None."""
     from medseg_core.io import is_supported
 
+    from ._large import is_large_path
+
     paths = _paths(path)
-    if not paths or not all(is_supported(p) for p in paths):
+    if not paths or not all(is_supported(p) or is_large_path(p) for p in paths):
         return None
     return read_paths
 
@@ -146,8 +148,13 @@ def read_paths(path: PathOrPaths) -> list[LayerData]:
     from medseg_core.io.labels import is_medseg_labels
 
     out: list[LayerData] = []
+    from ._large import is_large_path, large_layer_data
+
     for p in _paths(path):
         try:
+            if not is_medseg_labels(p) and is_large_path(p):  # lazy multiscale, nothing read yet
+                out.extend(large_layer_data(p, layer_name(p)))
+                continue
             image = read_image(p)
             out.extend(labels_layer_data(image) if is_medseg_labels(p) else image_layer_data(image))
         except MedsegError as exc:

@@ -18,6 +18,7 @@ from napari.qt.threading import create_worker
 from qtpy.QtCore import QObject, QTimer, Signal
 
 from ._export import _layer_inputs, summarise_plane
+from ._large import is_large_layer, large_summary
 from ._layer_state import checksum
 from ._layers import current_plane, image_plane
 
@@ -120,7 +121,7 @@ class Recounter(QObject):
 
     def _check(self) -> None:
         """Poll: recount when the displayed plane changed without an event."""
-        if self.layer is None or self._debounce.isActive():
+        if self.layer is None or self._debounce.isActive() or is_large_layer(self.layer):
             return
         plane, _ = current_plane(self.viewer, self.layer)
         if checksum(plane) != self._launched_checksum:
@@ -132,6 +133,14 @@ class Recounter(QObject):
         generation, layer = self.generation, self.layer
         if layer is None:
             self.counted.emit(CountResult(None, None, {}, 0, generation))
+            return
+        if is_large_layer(layer):  # a block run's labels: its objects CSV, read off the UI thread
+            job, deliver = partial(large_summary, layer), partial(self._deliver, generation, layer, None, 0)
+            worker = create_worker(job, _start_thread=False)
+            worker.returned.connect(deliver)
+            self.workers.add(worker)
+            worker.finished.connect(lambda: self.workers.discard(worker))
+            worker.start()
             return
         view, z = current_plane(self.viewer, layer)
         plane = np.array(view, copy=True)

@@ -30,6 +30,7 @@ from medseg_core.errors import MedsegError
 from medseg_core.registry import user_data_dir
 
 from . import _dialogs
+from ._large import is_large_layer
 from ._layer_state import ALWAYS_EDITED, KEY, checksum, info, is_edited, set_baseline, source_path
 from ._layers import image_of, labels_name
 from ._units import shown_units
@@ -151,6 +152,8 @@ class RecoveryManager(QObject):
         """Write every edited labels layer not yet autosaved in its current state."""
         written = []
         for layer in [layer for layer in self.viewer.layers if isinstance(layer, Labels)]:
+            if is_large_layer(layer):  # on disk already (an OME-Zarr store); never loaded whole
+                continue
             data = np.asarray(layer.data)
             value = checksum(data)
             if self.saved.get(id(layer)) == value or not is_edited(layer):

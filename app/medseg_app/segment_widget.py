@@ -33,6 +33,7 @@ from ._history import apply_labels
 from ._layer_state import KEY, checksum, image_axes, info, is_edited, napari_units
 from ._layers import find_layer, labels_name, selected_images
 from ._model_picker import ModelPicker
+from ._large import LargeJob, LargeSegmentation, labels_layer_kwargs, large_jobs, run_large_jobs
 from ._segment_job import Failure, Job, ModelCache, run_jobs, warm_up
 from ._tooltips import tip
 from ._units import shown_units
@@ -248,7 +249,8 @@ class SegmentWidget(QWidget):
         if path is None:
             show_error("No model available: add a model file to the user models folder")
             return
-        jobs = self._jobs()
+        large = large_jobs(selected_images(self.viewer))  # segmented in blocks from their files
+        jobs = large or self._jobs()
         if not jobs:
             show_info("Select an image layer to segment")
             return
@@ -260,7 +262,8 @@ class SegmentWidget(QWidget):
         if edited and not _dialogs.ask_overwrite(self, edited):
             return
         self.worker = create_worker(
-            run_jobs, jobs, path, self.options(), self._cache, device=self.device(), _start_thread=False
+            run_large_jobs if large else run_jobs, jobs, path, self.options(), self._cache, device=self.device(),
+            _start_thread=False,
         )
         self.worker.yielded.connect(self._on_progress)
         self.worker.returned.connect(self._on_returned)
@@ -309,13 +312,24 @@ class SegmentWidget(QWidget):
             return
         names, counts = [], []
         for job, segmentation in result:
-            layer = self._add_result(job, segmentation)
+            large = isinstance(job, LargeJob)
+            layer = self._add_large_result(job, segmentation) if large else self._add_result(job, segmentation)
             names.append(layer.name)
             counts.append(f"{layer.name}: {segmentation.count} {count_noun(segmentation.task, segmentation.encloses)}")
         self.status_label.setText("; ".join(counts))
         if names:
             self.viewer.layers.selection.active = find_layer(self.viewer, names[-1], Labels)
         self.segmented.emit(names)
+
+    def _add_large_result(self, job: LargeJob, segmentation: LargeSegmentation) -> Labels:
+        """A multiscale Labels layer over the block run's OME-Zarr store (replacing an older one)."""
+        levels, kwargs = labels_layer_kwargs(job, segmentation)
+        old = find_layer(self.viewer, kwargs["name"], Labels)
+        if old is not None:
+            self.viewer.layers.remove(old)
+        if segmentation.failed:
+            show_error(f"{job.name}: {len(segmentation.failed)} blocks failed; Segment again to retry them")
+        return self.viewer.add_labels(levels, **kwargs)
 
     def _add_result(self, job: Job, segmentation) -> Labels:
         name = labels_name(job.name)
