@@ -1,4 +1,4 @@
-"""Manager of the user's models: list, rename, export, delete.
+"""Manager of the user's models: list, rename, export (a copy, or a bioimage.io package), delete.
 
 Shipped models are listed (they can be exported) but cannot be renamed or
 deleted. Dialogs go through the module-level functions
@@ -29,6 +29,8 @@ from qtpy.QtWidgets import (
 from medseg_core.errors import MedsegError
 from medseg_core.model import load_model_file
 from medseg_core.registry import MODEL_SUFFIX, ModelEntry, list_models, user_model_path
+
+from ._bioimageio_export import PackageExporter
 
 
 def ask_new_name(parent: QWidget | None, current: str) -> str | None:
@@ -121,6 +123,17 @@ class ModelManagerWidget(QWidget):
         self.delete_button = _button(
             "Delete", "model_delete_button", "Delete the selected user model (asks first)."
         )
+        self.bioimageio_button = _button(
+            "Export as bioimage.io…",
+            "model_bioimageio_button",
+            "Write the selected model as a bioimage.io package (.zip) for Fiji (deepImageJ), QuPath, ilastik "
+            "or bioimageio.core: weights as PyTorch, TorchScript and ONNX, a test image, the model card. "
+            "Click again to cancel a running export.",
+        )
+        self.exporter = PackageExporter(self)
+        self.exporter.message.connect(self.message)
+        self.exporter.running.connect(self._on_exporting)
+        self.bioimageio_button.clicked.connect(self.export_bioimageio_selected)
         self.rename_button.clicked.connect(self.rename_selected)
         self.export_button.clicked.connect(self.export_selected)
         self.delete_button.clicked.connect(self.delete_selected)
@@ -133,6 +146,7 @@ class ModelManagerWidget(QWidget):
         layout.addWidget(QLabel("Models (shipped ones cannot be renamed or deleted):"))
         layout.addWidget(self.list)
         layout.addLayout(buttons)
+        layout.addWidget(self.bioimageio_button)
         self.entries: list[ModelEntry] = []
         self.refresh()
 
@@ -197,6 +211,19 @@ class ModelManagerWidget(QWidget):
             return
         self.message.emit(f"Exported '{entry.name}' to {path}.")
 
+    def export_bioimageio_selected(self) -> None:
+        """Export the selected model as a bioimage.io package in a worker; a second click cancels."""
+        if self.exporter.worker is not None:
+            self.exporter.cancel()
+            return
+        entry = self.selected()
+        if entry is not None:
+            self.exporter.start(entry, self)
+
+    def _on_exporting(self, running: bool) -> None:
+        self.bioimageio_button.setText("Cancel export" if running else "Export as bioimage.io…")
+        self._update_buttons()
+
     def delete_selected(self) -> None:
         """Delete the selected user model after confirmation."""
         entry = self.selected()
@@ -218,6 +245,7 @@ class ModelManagerWidget(QWidget):
     def _update_buttons(self, *_: object) -> None:
         entry = self.selected()
         self.export_button.setEnabled(entry is not None)
+        self.bioimageio_button.setEnabled(entry is not None or self.exporter.worker is not None)
         user = entry is not None and not entry.shipped
         self.rename_button.setEnabled(user)
         self.delete_button.setEnabled(user)
