@@ -45,7 +45,7 @@ def test_large_image_opens_lazily_as_multiscale(large_file):
     assert np.array_equal(np.asarray(levels[1][:10, :10]), tifffile.imread(large_file)[:20:2, :20:2])
 
 
-def test_segment_large_layer_in_blocks_then_count(app, qtbot, large_file, seg_model_path):
+def test_segment_large_layer_in_blocks_then_count(app, qtbot, large_file, seg_model_path, monkeypatch):
     viewer, window = app
     seg, count = window.widgets["Segment"], window.widgets["Count"]
     viewer.open(str(large_file), plugin="medseg")
@@ -68,6 +68,16 @@ def test_segment_large_layer_in_blocks_then_count(app, qtbot, large_file, seg_mo
     table = full_table(viewer, layer)
     assert sorted(table["label"].tolist()) == list(range(1, count_expected + 1))
     assert str(count_expected) in seg.status_label.text()
+    # nothing treats the store as unsaved edits (which would load it whole), and Export CSV writes the run's table
+    from medseg_app import _dialogs
+    from medseg_app._layer_state import is_edited, is_unsaved
+
+    assert not is_edited(layer) and not is_unsaved(layer)
+    target = large_file.with_name("exported.csv")
+    monkeypatch.setattr(_dialogs, "choose_save_path", lambda *args, **kwargs: str(target))
+    count.export_csv()
+    rows = target.read_text().splitlines()
+    assert len(rows) == count_expected + 1 and rows[0].startswith("image,label,area_px")
 
 
 def test_cancel_keeps_finished_blocks_and_next_run_resumes(app, qtbot, large_file, seg_model_path):

@@ -140,6 +140,9 @@ def save_labels(parent: Any, viewer: Any, layer: Any) -> Path | None:
     if layer is None:
         show_info("No labels layer to save")
         return None
+    if is_large_layer(layer):  # never loaded whole: the block run wrote it as it went
+        show_info(f"These labels are saved already, as they were made: {info(layer).get('labels_path')}")
+        return None
     path = _dialogs.choose_save_path(parent, "Save labels", _suggested(layer, ".tif"), "TIFF label image (*.tif *.tiff)")
     if not path:
         return None

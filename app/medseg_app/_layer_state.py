@@ -49,6 +49,8 @@ def set_baseline(layer: Any, *, saved: bool = False, edited: bool = False) -> No
 def is_edited(layer: Any) -> bool:
     """True when the labels differ from their baseline (made, saved or loaded state)."""
     meta = info(layer)
+    if meta.get("large"):  # a block run's OME-Zarr store: on disk, not edited in the app, never loaded whole
+        return False
     if "baseline" not in meta:
         return bool(np.asarray(layer.data).any())
     return meta["baseline"] == ALWAYS_EDITED or meta["baseline"] != checksum(np.asarray(layer.data))
@@ -56,6 +58,8 @@ def is_edited(layer: Any) -> bool:
 
 def is_unsaved(layer: Any) -> bool:
     """True when the current labels are not empty and were never written to disk."""
+    if info(layer).get("large"):  # written by the block run as it went
+        return False
     data = np.asarray(layer.data)
     if info(layer).get("saved") == checksum(data):
         return False

@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
 from medseg_core.semantic_summary import count_description, count_noun
 
 from . import _export
+from ._large import is_large_layer
 from ._layer_combo import LabelsLayerCombo
 from ._layer_state import checksum, info
 from ._layers import camera_of
@@ -167,8 +168,10 @@ class CountWidget(QWidget):
             layer is not None
             and self.result is not None
             and self.result.layer is layer
-            and np.ndim(layer.data) == 2
-            and self.result.checksum == checksum(np.asarray(layer.data))
+            and (
+                is_large_layer(layer)  # its table is the block run's CSV: never reload the labels
+                or (np.ndim(layer.data) == 2 and self.result.checksum == checksum(np.asarray(layer.data)))
+            )
         ):
             table = self.result.table  # the table shown is current: reuse it
         _export.export_csv(self, self.viewer, layer, table)
