@@ -9,6 +9,11 @@ and their ratio (target: <= 0.2 on CPU). When the ``nuclei-he`` model is
 installed it also times it end to end on a 1000x1000 H&E tile (MoNuSeg) beside
 the peer's forward pass on the same tile. On a GPU it also prints images per
 second for batches of 512x512 images. Needs the ``bench`` extra (monai).
+
+On the CPU it also times both inference backends end to end in the same run,
+side by side: PyTorch and ONNX Runtime (``--backend``; needs the ``exchange``
+extra), checks that they give the same labels, and prints the load average,
+since the ratio is what holds on a shared machine.
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ def main() -> None:
     print(f"MONAI BasicUNet(32,32,64,128,256,32) forward pass only:          {t_peer * 1000:.0f} ms")
     print(f"ratio medseg / peer: {t_ours / t_peer:.3f}  (target <= 0.2)")
     he_tile(peer, device, args.repeats)
+    if device.type == "cpu":
+        compare_backends(image, model, args.repeats)
     if device.type == "cuda":
         for batch in (8, 32):
             images = [image] * batch
@@ -94,6 +101,45 @@ def he_tile(peer: torch.nn.Module, device: torch.device, repeats: int) -> None:
     count = medseg_core.segment(tile, model).count
     print(f"nuclei-he on a {tile.shape[0]}x{tile.shape[1]} H&E tile ({tiles[0].stem}, {count} nuclei): "
           f"{t_ours * 1000:.0f} ms end to end; peer forward pass {t_peer * 1000:.0f} ms; ratio {t_ours / t_peer:.3f}")
+    if device.type == "cpu":
+        compare_backends(tile, model, max(3, repeats // 2))
+
+
+def compare_backends(image: np.ndarray, model, repeats: int) -> None:
+    """PyTorch and ONNX Runtime end to end on the same image, interleaved, with the labels compared."""
+    import os
+
+    from medseg_core.exchange.onnx_backend import onnxruntime_available, with_backend
+
+    if not onnxruntime_available():
+        print("backends: onnxruntime not installed (pip install 'medseg[exchange]'); skipped")
+        return
+    start = time.perf_counter()
+    onnx_model = with_backend(model, "onnx")
+    print(f"backends: ONNX graph of {model.info.name} ready in {time.perf_counter() - start:.1f} s "
+          "(exported on first use, then cached)")
+    models = {"torch": model, "onnx": onnx_model}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    load_before = os.getloadavg()[0]
+    for name in models:  # warm-up
+        medseg_core.segment(image, models[name])
+    for _ in range(repeats):  # interleaved, so both see the same load
+        for name, m in models.items():
+            t0 = time.perf_counter()
+            medseg_core.segment(image, m)
+            times[name].append(time.perf_counter() - t0)
+    load_after = os.getloadavg()[0]
+    a = medseg_core.segment(image, model)
+    b = medseg_core.segment(image, onnx_model)
+    same = bool(np.array_equal(a.labels, b.labels))
+    t_torch, t_onnx = (float(np.median(times[n])) for n in models)
+    print(f"backends on {image.shape[0]}x{image.shape[1]}, {model.info.name}, end to end "
+          f"({torch.get_num_threads()} threads; load average {load_before:.1f} -> {load_after:.1f} on "
+          f"{os.cpu_count()} cores):")
+    print(f"  torch {t_torch * 1000:7.0f} ms   onnx {t_onnx * 1000:7.0f} ms   "
+          f"onnx/torch {t_onnx / t_torch:.2f}   same labels: {same} ({a.count} vs {b.count} objects)")
+    faster = "onnx" if t_onnx < 0.9 * t_torch and same else "torch"
+    print(f"  default on this CPU by the rule (>10% faster and same labels): {faster}")
 
 
 def theirs_batch(peer: torch.nn.Module, xb: torch.Tensor) -> None:
