@@ -165,3 +165,26 @@ def test_semantic_model_is_refused_by_the_block_runner(tmp_path):
     model = load_model("cxr-lungs", "cpu")
     with pytest.raises(InputError, match="instance model"):
         drain(segment_large_iter(np.zeros((64, 64), np.uint8), model, tmp_path / "l.zarr"))
+
+
+def test_zarr_input_gives_the_tiff_labels(image_file, tmp_path):
+    """A Zarr array and an OME-Zarr group (channel-first) are read lazily, with the TIFF's labels."""
+    pixels = tifffile.imread(image_file)
+    plain = tmp_path / "slide.zarr"
+    zarr.create_array(str(plain), shape=pixels.shape, chunks=(100, 100), dtype=pixels.dtype)[:] = pixels
+    group = zarr.open_group(str(tmp_path / "ome.zarr"), mode="w", zarr_format=2)
+    group.create_array("0", shape=(1, *pixels.shape), chunks=(1, 128, 128), dtype=pixels.dtype)[:] = pixels[None]
+    group.attrs["multiscales"] = [{
+        "version": "0.4", "axes": [{"name": "c", "type": "channel"}, {"name": "y", "type": "space"},
+                                   {"name": "x", "type": "space"}],
+        "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 0.5, 0.25]}]}],
+    }]
+    ome = open_large(tmp_path / "ome.zarr")
+    assert (ome.height, ome.width, ome.spacing, ome.axes) == (512, 448, (0.5, 0.25), "YX")
+    assert np.array_equal(ome.read(10, 20, 30, 50), pixels[10:20, 30:50])
+    opts = ["--block", str(BLOCK), "--halo", str(HALO)]
+    assert main(["segment", str(image_file), "--out", str(tmp_path / "t"), "--large", *opts]) == 0
+    assert main(["segment", str(plain), "--out", str(tmp_path / "z"), *opts]) == 0  # Zarr: blocks without --large
+    a = read_tiff_labels(tmp_path / "t" / "slide_labels.tif")
+    b = read_tiff_labels(tmp_path / "z" / "slide_labels.tif")
+    assert a.max() > 10 and np.array_equal(a, b)
