@@ -242,7 +242,13 @@ def labels_from_probabilities(probs: np.ndarray, task: str, options: dict) -> np
 
 
 def predict_plane(
-    plane: np.ndarray, model: SegmentationModel, tile: int = 512, overlap: int = 64, batch_size: int = 4
+    plane: np.ndarray,
+    model: SegmentationModel,
+    tile: int = 512,
+    overlap: int = 64,
+    batch_size: int = 4,
+    *,
+    levels: np.ndarray | None = None,
 ) -> Generator[Progress, None, np.ndarray]:
     """Normalise one 2-D plane, run the network tiled, return activations.
 
@@ -254,6 +260,10 @@ def predict_plane(
         The network and its input conventions.
     tile, overlap, batch_size : int
         Tiling, as in :func:`segment_iter`.
+    levels : ndarray, optional
+        ``(C, 2)`` intensity levels to normalise with instead of the plane's
+        own percentiles (the block runner passes the whole image's, see
+        :mod:`medseg_core.large.levels`).
 
     Returns
     -------
@@ -264,7 +274,7 @@ def predict_plane(
     info = model.info
     check_image(plane)
     norm = info.normalization
-    chw = normalized_channels(plane, info.in_channels, norm.get("low", 1.0), norm.get("high", 99.8))
+    chw = normalized_channels(plane, info.in_channels, norm.get("low", 1.0), norm.get("high", 99.8), levels=levels)
     height, width = chw.shape[1:]
     scale = float(info.input_scale)
     if scale != 1.0:

@@ -1,8 +1,8 @@
 """Segment one block and keep the objects it owns.
 
 A block is segmented on its padded area (core + halo) exactly as a whole
-image is (the same network tiling, the same post-processing), normalised
-with the whole image's levels. It then keeps the objects whose centroid
+image is (:func:`~medseg_core.segment.predict_plane` and the same
+post-processing), normalised with the whole image's levels. It then keeps the objects whose centroid
 lies in its core, widened by :data:`OWNER_MARGIN` pixels: the centroid of
 one object seen by two neighbouring blocks differs by a fraction of a pixel,
 so an object on a core border is kept by both and never by neither; the
@@ -14,14 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy import ndimage as ndi
-from torch.nn import functional as F
 
 from ..model import SegmentationModel
-from ..normalize import normalized_channels, select_channel
-from ..segment import labels_from_probabilities
-from ..tiling import predict_tiled
+from ..normalize import select_channel
+from ..progress import drain
+from ..segment import labels_from_probabilities, predict_plane
 from .plan import Block
 
 #: Pixels by which a core is widened when deciding which objects a block keeps.
@@ -74,50 +72,6 @@ class BlockObjects:
                 first=data["first"], centroid=data["centroid"], bbox=data["bbox"],
                 area=data["area"], cut=int(data["cut"]),
             )
-
-
-def predict_region(
-    pixels: np.ndarray, model: SegmentationModel, levels: np.ndarray, tile: int = 512, overlap: int = 64,
-    batch_size: int = 4,
-) -> np.ndarray:
-    """Network activations of one region, normalised with given levels.
-
-    The block counterpart of :func:`medseg_core.segment.predict_plane`:
-    the same resampling and tiled inference, but the intensity levels are
-    the whole image's (see :mod:`medseg_core.large.levels`).
-
-    Returns
-    -------
-    ndarray
-        float32 ``(C, h, w)``.
-    """
-    info = model.info
-    chw = normalized_channels(pixels, info.in_channels, levels=levels)
-    height, width = chw.shape[1:]
-    scale = float(info.input_scale)
-    if scale != 1.0:
-        chw = _resize(chw, (max(2, round(height * scale)), max(2, round(width * scale))))
-    activation = (lambda t: torch.sigmoid(t)) if info.task == "instance" else (lambda t: torch.softmax(t, 1))
-    gen = predict_tiled(
-        chw, model.inference_net(), out_channels=info.config.out_channels, activation=activation,
-        size_multiple=info.config.size_multiple, tile=tile, overlap=overlap, batch_size=batch_size,
-        device=model.device,
-    )
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        probs = stop.value
-    if scale != 1.0:
-        probs = _resize(probs, (height, width))
-    return np.ascontiguousarray(probs)
-
-
-def _resize(chw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resampling, as :func:`medseg_core.segment.predict_plane` does it."""
-    tensor = torch.from_numpy(np.ascontiguousarray(chw))[None]
-    down = size[0] < chw.shape[1]
-    return F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=down)[0].numpy()
 
 
 def owned_objects(labels: np.ndarray, block: Block, image_shape: tuple[int, int]) -> BlockObjects:
@@ -211,7 +165,7 @@ def segment_block(
         As in :func:`~medseg_core.segment.segment_iter`.
     """
     pixels, _ = select_channel(pixels, axes, model.info.in_channels, channel)
-    probs = predict_region(pixels, model, levels, tile, overlap, batch_size)
+    probs = drain(predict_plane(pixels, model, tile, overlap, batch_size, levels=levels))
     labels = labels_from_probabilities(probs, "instance", options)
     del probs
     return owned_objects(labels, block, image_shape)
