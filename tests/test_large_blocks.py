@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tifffile
 import zarr
 from skimage.draw import disk
 
@@ -167,3 +168,31 @@ def test_blocks_give_the_whole_image_objects(nuclei, tmp_path):
     # every pyramid level exists and keeps label values
     group = zarr.open_group(str(tmp_path / "l.zarr"), mode="r")
     assert group.attrs["multiscales"][0]["datasets"][0]["path"] == "0"
+
+
+def test_level_windows_cover_small_images_and_sample_large_ones():
+    from medseg_core.large.levels import GRID, WINDOW, sample_windows
+
+    covered = np.zeros((700, 900), int)
+    for y0, y1, x0, x1 in sample_windows(700, 900):
+        covered[y0:y1, x0:x1] += 1
+    assert (covered == 1).all()  # small: every pixel exactly once (the whole-image route's percentiles)
+    big = sample_windows(50_000, 30_000)
+    assert len(big) == GRID * GRID
+    assert all(0 <= y0 < y1 <= 50_000 and 0 <= x0 < x1 <= 30_000 and y1 - y0 == WINDOW for y0, y1, x0, x1 in big)
+
+
+def test_block_pixels_threshold_from_the_environment(monkeypatch, tmp_path):
+    from medseg_core.errors import MedsegIOError
+    from medseg_core.large.files import block_pixels, needs_blocks
+
+    monkeypatch.setenv("MEDSEG_BLOCK_PIXELS", "2e4")
+    assert block_pixels() == 20_000
+    small = tmp_path / "small.tif"
+    tifffile.imwrite(small, np.zeros((100, 150), np.uint8))
+    assert not needs_blocks(small)  # 100 x 150 = 15,000 pixels
+    monkeypatch.setenv("MEDSEG_BLOCK_PIXELS", "10000")
+    assert needs_blocks(small)
+    monkeypatch.setenv("MEDSEG_BLOCK_PIXELS", "lots")
+    with pytest.raises(MedsegIOError, match="MEDSEG_BLOCK_PIXELS"):
+        block_pixels()
