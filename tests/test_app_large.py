@@ -78,6 +78,12 @@ def test_segment_large_layer_in_blocks_then_count(app, qtbot, large_file, seg_mo
     count.export_csv()
     rows = target.read_text().splitlines()
     assert len(rows) == count_expected + 1 and rows[0].startswith("image,label,area_px")
+    # the store reopens as a lazy multiscale Labels layer whose Count table is the CSV beside it
+    store = layer.metadata["medseg"]["labels_path"]
+    [(levels, kwargs, kind)] = napari_get_reader(store)(store)
+    assert kind == "labels" and kwargs["multiscale"] and kwargs["metadata"]["medseg"]["objects_csv"]
+    assert np.array_equal(np.asarray(levels[0][:300, :300]), labels[:300, :300])
+    assert len(_large.large_summary(type("L", (), {"metadata": kwargs["metadata"]})())[0]["label"]) == count_expected
 
 
 def test_cancel_keeps_finished_blocks_and_next_run_resumes(app, qtbot, large_file, seg_model_path):

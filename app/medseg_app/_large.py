@@ -74,6 +74,7 @@ def large_layer_data(path: str | os.PathLike, name: str) -> list[tuple]:
 
     image = open_large(path)
     levels = lazy_levels(image)
+    name = name[: -len(".ome")] if name.endswith(".ome") else name  # "plate.ome.zarr" -> "plate"
     meta = {
         "source": str(Path(path).resolve()),
         "axes": image.axes,
@@ -258,3 +259,50 @@ def large_summary(layer: Any) -> tuple[dict[str, np.ndarray], None]:
     if not path or not Path(path).exists():
         return {}, None
     return read_objects_table(path), None
+
+
+def large_labels_layer_data(path: str | os.PathLike, name: str) -> list[tuple]:
+    """napari layer data of a large label image MedSeg wrote (``<stem>_labels.tif`` / ``.ome.zarr``).
+
+    A multiscale Labels layer named for its image, read lazily; its Count
+    table is the ``<stem>_objects.csv`` beside it when there is one.
+    """
+    from medseg_core.large import open_large
+
+    from ._layers import labels_name
+
+    image = open_large(path)
+    name = name[: -len(".ome")] if name.endswith(".ome") else name
+    stem = name[: -len("_labels")] if name.endswith("_labels") else name
+    csv_path = Path(path).with_name(f"{stem}_objects.csv")
+    meta = {
+        "image": stem,
+        "spacing": list(image.spacing) if image.spacing else None,
+        "unit": image.unit,
+        "task": "instance",
+        "large": True,
+        "labels_path": str(Path(path).resolve()),
+        "objects_csv": str(csv_path) if csv_path.exists() else None,
+    }
+    kwargs: dict[str, Any] = {"name": labels_name(stem), "multiscale": True, "metadata": {KEY: meta}}
+    if image.spacing:
+        kwargs["scale"] = tuple(image.spacing)
+    return [(lazy_levels(image), kwargs, "labels")]
+
+
+def is_label_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an OME-Zarr label store (``image-label`` metadata, as the block runner writes)."""
+    path = Path(path)
+    return path.is_dir() and path.name.lower().endswith(".zarr") and "image-label" in _zarr_attrs(path)
+
+
+def _zarr_attrs(path: Path) -> dict:
+    import json
+
+    for name in (".zattrs", "zarr.json"):
+        try:
+            data = json.loads((path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return data.get("attributes", data) if name == "zarr.json" else data
+    return {}

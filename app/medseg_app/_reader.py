@@ -148,12 +148,13 @@ def read_paths(path: PathOrPaths) -> list[LayerData]:
     from medseg_core.io.labels import is_medseg_labels
 
     out: list[LayerData] = []
-    from ._large import is_large_path, large_layer_data
+    from ._large import is_label_store, is_large_path, large_labels_layer_data, large_layer_data
 
     for p in _paths(path):
         try:
-            if not is_medseg_labels(p) and is_large_path(p):  # lazy multiscale, nothing read yet
-                out.extend(large_layer_data(p, layer_name(p)))
+            if is_large_path(p):  # lazy multiscale, nothing read yet
+                labels = is_medseg_labels(p) or is_label_store(p)
+                out.extend(large_labels_layer_data(p, layer_name(p)) if labels else large_layer_data(p, layer_name(p)))
                 continue
             image = read_image(p)
             out.extend(labels_layer_data(image) if is_medseg_labels(p) else image_layer_data(image))

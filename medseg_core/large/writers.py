@@ -141,6 +141,7 @@ def zarr_to_tiff(
     import tifffile  # noqa: PLC0415
 
     from ..atomic import atomic_path  # noqa: PLC0415
+    from ..io.labels import LABELS_SOFTWARE  # noqa: PLC0415 (marks MedSeg's label files, see is_medseg_labels)
 
     height, width = level0.shape
     rows = math.ceil(height / TIFF_TILE)
@@ -164,7 +165,7 @@ def zarr_to_tiff(
     with library_errors(path, "writing failed", WriteFailed, action="write"), atomic_path(path) as tmp:
         tifffile.imwrite(
             tmp, tiles(), shape=(height, width), dtype=dtype, tile=(TIFF_TILE, TIFF_TILE), compression="zlib",
-            bigtiff=True, **extra,
+            bigtiff=True, software=LABELS_SOFTWARE, **extra,
         )
     yield from progress
 
