@@ -144,6 +144,7 @@ def test_tiny_user_model_exports_and_passes(tmp_path):
     assert rdf["authors"] == [{"name": "A. Biologist"}]
     assert rdf["license"] == "BSD-3-Clause"
     assert rdf["inputs"][0]["axes"][1]["channel_names"] == ["gray"]
+    assert rdf["outputs"][0]["axes"][2]["halo"] == 32  # tiled prediction crops it
     assert rdf["config"]["medseg"]["sample"] == "sample.tif"
 
 
@@ -245,3 +246,14 @@ def test_rdf_documents_the_network_resolution(tmp_path):
     assert "0.5 times the image size" in readme
     assert raw.shape[-1] == 128  # the 256-pixel sample at half resolution
     assert json.loads(json.dumps(read_rdf(package)["config"]["medseg"]["model"]))["input_scale"] == 0.5
+
+
+def test_export_refuses_a_sample_smaller_than_the_package_input(tmp_path):
+    import tifffile
+
+    model = make_tiny_model(in_channels=1, name="tiny-model")
+    tifffile.imwrite(tmp_path / "small.tif", np.random.default_rng(0).random((40, 40)).astype(np.float32))
+    with pytest.raises(ExchangeError, match="larger --sample") as info:
+        export(model, tmp_path / "out.zip", sample=tmp_path / "small.tif")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "out.zip").exists()

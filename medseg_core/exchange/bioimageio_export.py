@@ -59,6 +59,9 @@ from .sample_pair import TestPair, make_test_pair
 PACKAGE_FORMAT = 1
 ARCHITECTURE_FILE = "medseg_unet.py"
 DEFAULT_AUTHOR = "MedSeg contributors"
+#: Output pixels at each border that tiled prediction (deepImageJ, bioimageio.core) crops: half of
+#: the overlap MedSeg's own tiling blends over.
+HALO = 32
 STEPS = 6
 
 
@@ -112,6 +115,12 @@ def export_bioimageio_iter(
         raise ExchangeError("an author's name cannot be empty")
     yield Progress("export", 0, STEPS, "making the test input and output")
     pair = make_test_pair(model, sample)
+    smallest = smallest_input(model)
+    if min(pair.input.shape[-2:]) < smallest:
+        raise ExchangeError(
+            f"the sample gives a {pair.input.shape[-2]}x{pair.input.shape[-1]} test input at the network's "
+            f"resolution; the package needs at least {smallest}x{smallest} (give a larger --sample)"
+        )
     check_output_file(out)
     with tempfile.TemporaryDirectory(prefix="medseg-bioimageio-") as tmp:
         folder = Path(tmp) / "package"
@@ -180,11 +189,14 @@ def _description(
     (folder / "README.md").write_text(card.rstrip() + "\n\n" + usage_notes(info, channels, maps), encoding="utf-8")
     norm = info.normalization
     step = cfg.size_multiple
+    halo = HALO
+    smallest = smallest_input(model)
     space = [
-        {"type": "space", "id": axis, "size": {"min": step, "step": step}} for axis in ("y", "x")
+        {"type": "space", "id": axis, "size": {"min": smallest, "step": step}} for axis in ("y", "x")
     ]
     out_space = [
-        {"type": "space", "id": axis, "size": {"tensor_id": "input", "axis_id": axis}} for axis in ("y", "x")
+        {"type": "space", "id": axis, "size": {"tensor_id": "input", "axis_id": axis}, "halo": halo}
+        for axis in ("y", "x")
     ]
     restriction = use_restriction(info)
     attachments = [{"source": f"{_file_stem(model)}.safetensors"}]
@@ -282,6 +294,12 @@ def _description(
             },
         },
     }
+
+
+def smallest_input(model: SegmentationModel) -> int:
+    """Smallest input side the package declares: twice the halo plus one step, in whole steps."""
+    step = model.info.config.size_multiple
+    return -(-(2 * HALO + step) // step) * step
 
 
 def _topic_tags(info) -> list[str]:
