@@ -75,7 +75,10 @@ def import_bioimageio(path: str | os.PathLike, name: str | None = None) -> Path:
             raise ExchangeError(f"{path.name} is corrupt: {model_file} does not match its SHA-256 in rdf.yaml")
         model = load_model_file(extracted)
         target_name = name if name is not None else model.info.name
-        target = user_model_path(target_name)
+        try:
+            target = user_model_path(target_name)
+        except ModelFileError as exc:
+            raise ModelFileError(f"{exc} (--name)") from None
         if target.exists():
             raise ModelFileError(f"a user model named '{target_name}' exists already; give another name (--name)")
         if target_name == model.info.name:
