@@ -107,17 +107,21 @@ def test_cli_backends_write_the_same_labels(tmp_path, capsys):
 
 
 def test_onnxruntime_is_imported_only_for_the_onnx_backend(tmp_path):
+    """And the exchange modules, like the rest of the engine, import no Qt."""
     model_path = make_tiny_model(in_channels=1).save(tmp_path / "tiny.safetensors")
     image, _ = synthetic_nuclei(size=64)
     iio.imwrite(tmp_path / "img.png", (np.clip(image, 0, 1) * 255).astype(np.uint8))
     code = (
         "import sys\n"
         "import medseg_core, medseg_core.segment, medseg_core.exchange.onnx_backend\n"
+        "import medseg_core.exchange.bioimageio_export, medseg_core.exchange.bioimageio_import\n"
         "from medseg_core.cli import main\n"
         f"rc = main(['segment', {str(tmp_path / 'img.png')!r}, '--model', {str(model_path)!r}, "
         f"'--out', {str(tmp_path / 'out')!r}, '--backend', 'torch'])\n"
         "assert rc == 0, rc\n"
         "assert 'onnxruntime' not in sys.modules and 'onnx' not in sys.modules, 'imported'\n"
+        "qt = [n for n in sys.modules if n.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'qtpy', 'napari')]\n"
+        "assert not qt, qt\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
