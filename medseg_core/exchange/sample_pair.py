@@ -56,9 +56,14 @@ class TestPair:
 
 
 def default_sample(model: SegmentationModel) -> Path:
-    """The shipped sample image for a model: the H&E tile for H&E models, else the fluorescence one."""
-    text = f"{model.info.name} {model.info.description}".lower()
-    name = "nuclei_he.png" if ("h&e" in text or "-he" in model.info.name) else "nuclei_fluorescence.png"
+    """The shipped sample image for a model: the H&E tile for H&E models (``nuclei-he``), else the fluorescence one.
+
+    Only nuclei samples are shipped: models of other images (``cxr-lungs``,
+    ``em-membranes``) should be exported with a sample of their own kind.
+    """
+    name, description = model.info.name.lower(), model.info.description.lower()
+    he = name.endswith("-he") or "h&e" in name or description.startswith(("nuclei in h&e", "h&e"))
+    name = "nuclei_he.png" if he else "nuclei_fluorescence.png"
     return resources_dir() / "samples" / name
 
 
