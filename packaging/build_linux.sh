@@ -10,7 +10,7 @@
 # app's dependencies, so that nothing else ends up in the bundle. Environment variables:
 #   PYTHON            interpreter for the build environment (default python3; needs its shared libpython)
 #   MEDSEG_TORCH      the PyTorch requirement (default torch==2.13.0+cpu, the CPU build of this machine)
-#   MEDSEG_DEB_COMPRESSION  zstd (default: 18 s here; Debian 12+, Ubuntu 21.10+) or xz (any dpkg, 6 % smaller
+#   MEDSEG_DEB_COMPRESSION  zstd (default: 18 s here; Debian 12+, Ubuntu 21.10+) or xz (any dpkg; smaller,
 #                     at best, but 30+ minutes on 2 busy cores)
 #   MEDSEG_TORCH_INDEX  where CPU builds of PyTorch are found (default https://download.pytorch.org/whl/cpu;
 #                     skipped when unreachable, then pip's configured indexes must have it)
