@@ -8,7 +8,8 @@ Usage::
 
 Each argument is ``TITLE:LOG[,LOG...]``: the logs of one model's runs in the
 order they continued each other. A run's minutes are added to those before
-it, so the x axis is the model's total training time. The metric is AP@0.5
+it, so the x axis is the model's total number of training steps (a run's
+minutes depend on how busy the machine was; its steps do not). The metric is AP@0.5
 (``ap50``) for instance models and F1 for semantic ones; a dashed line marks
 where a run continued from the previous run's best checkpoint. The lines
 ``epoch N step S loss L name=value ... [M min]`` that ``train_shipped.py``
@@ -37,7 +38,7 @@ def read_log(path: Path) -> list[dict[str, float]]:
 
 
 def joined(paths: list[Path]) -> tuple[list[dict[str, float]], list[float]]:
-    """Rows of consecutive runs on one time axis, and the minutes where each later run starts."""
+    """Rows of consecutive runs on one step axis, and the steps where each later run starts."""
     rows, starts, offset = [], [], 0.0
     for path in paths:
         run = read_log(path)
@@ -45,8 +46,8 @@ def joined(paths: list[Path]) -> tuple[list[dict[str, float]], list[float]]:
             continue
         if rows:
             starts.append(offset)
-        rows += [{**row, "minutes": row["minutes"] + offset} for row in run]
-        offset = rows[-1]["minutes"]
+        rows += [{**row, "step": row["step"] + offset} for row in run]
+        offset = rows[-1]["step"]
     return rows, starts
 
 
@@ -68,12 +69,12 @@ def main(argv: list[str] | None = None) -> None:
         if not rows:
             raise SystemExit(f"no validation lines in {logs}")
         metric = "ap50" if "ap50" in rows[0] else "f1"
-        ax.plot([r["minutes"] for r in rows], [r[metric] for r in rows], marker="o", markersize=3)
+        ax.plot([r["step"] for r in rows], [r[metric] for r in rows], marker="o", markersize=3)
         for start in starts:
             ax.axvline(start, color="grey", linestyle="--", linewidth=0.8)
         best = max(rows, key=lambda r: r[metric])
         ax.set_title(f"{title}: best {metric} {best[metric]:.3f}", fontsize=10)
-        ax.set_xlabel("training minutes (CPU)")
+        ax.set_xlabel("training steps")
         ax.set_ylabel("AP@0.5" if metric == "ap50" else "F1 (pixels)")
         ax.grid(alpha=0.3)
     fig.tight_layout()
