@@ -12,7 +12,6 @@ import csv
 import json
 import math
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
@@ -22,6 +21,7 @@ from .errors import MedsegError
 from .exchange.commands import add_backend_option, add_export_parser, add_models_parser, apply_backend, run_export, run_models
 from .progress import Progress
 from .registry import MODEL_SUFFIX
+from .status_line import StatusLine
 
 
 class _Parser(argparse.ArgumentParser):
@@ -211,17 +211,16 @@ def _segment(args: argparse.Namespace) -> int:
     return 1 if n_failed else 0
 
 
-class _TileProgress:
+class _TileProgress(StatusLine):
     """Tiles done per image, on one stderr line rewritten in place (at most 10 times a second)."""
 
     def __init__(self, total: int, display: Callable[[Path], str] = str) -> None:
+        super().__init__()
         self.total = total
         self.display = display
         self.index = 0
         self.path: Path | None = None
         self.slice = ""
-        self.width = 0
-        self.shown_at = -math.inf
 
     def __call__(self, path: Path, record: Progress) -> None:
         if path != self.path:
@@ -230,19 +229,8 @@ class _TileProgress:
             self.slice = f"slice {record.done + 1}/{record.total}, "
         if record.stage != "network" or record.total < 1:
             return
-        now = time.monotonic()
-        if record.done < record.total and now - self.shown_at < 0.1:
-            return
-        self.shown_at = now
         text = f"[{self.index}/{self.total}] {self.display(path)}: {self.slice}tile {record.done}/{record.total}"
-        print("\r" + text.ljust(self.width), end="", file=sys.stderr, flush=True)
-        self.width = len(text)
-
-    def clear(self) -> None:
-        """Blank the progress line before a result is printed."""
-        if self.width:
-            print("\r" + " " * self.width + "\r", end="", file=sys.stderr, flush=True)
-            self.width = 0
+        self.show(text, final=record.done >= record.total)
 
 
 def _evaluate(args: argparse.Namespace) -> int:

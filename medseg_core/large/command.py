@@ -11,14 +11,13 @@ no Dask), so ``medseg --help`` stays instant.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
 from ..progress import Progress
+from ..status_line import StatusLine
 from .plan import DEFAULT_BLOCK, DEFAULT_HALO
 
 
@@ -124,26 +123,15 @@ def segment_inputs(
     return outcomes
 
 
-class BlockProgress:
+class BlockProgress(StatusLine):
     """Blocks done and objects found, on one stderr line rewritten in place (at most 10 times a second)."""
 
     def __init__(self, total: int) -> None:
-        self.total, self.index, self.path, self.width = total, 0, None, 0
-        self.shown_at = -math.inf
+        super().__init__()
+        self.total, self.index, self.path = total, 0, None
 
     def __call__(self, path: Path, record: Progress) -> None:
         if path != self.path:
             self.path, self.index = path, self.index + 1
-        now = time.monotonic()
-        if record.done < record.total and now - self.shown_at < 0.1:
-            return
-        self.shown_at = now
         text = f"[{self.index}/{self.total}] {path.name}: {record.message or f'{record.stage} {record.done}/{record.total}'}"
-        print("\r" + text.ljust(self.width), end="", file=sys.stderr, flush=True)
-        self.width = len(text)
-
-    def clear(self) -> None:
-        """Blank the line before a result is printed."""
-        if self.width:
-            print("\r" + " " * self.width + "\r", end="", file=sys.stderr, flush=True)
-            self.width = 0
+        self.show(text, final=record.done >= record.total)
