@@ -79,15 +79,16 @@ def write_synthetic(path: Path, size: int) -> None:
     tmp.replace(path)
 
 
-def child(image: str, out: str, model: str, block: int, halo: int) -> None:
+def child(image: str, out: str, model: str, block: int, halo: int, backend: str) -> None:
     """Run the block runner once and print a JSON line with time and peak memory."""
     import torch
 
+    from medseg_core.exchange.onnx_backend import with_backend
     from medseg_core.large import segment_large_iter
     from medseg_core.progress import drain
     from medseg_core.segment import load_model
 
-    m = load_model(model, "cpu")
+    m = with_backend(load_model(model, "cpu"), backend)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     result = drain(segment_large_iter(image, m, Path(out) / "labels.zarr", Path(out) / "objects.csv", block=block, halo=halo))
@@ -96,6 +97,7 @@ def child(image: str, out: str, model: str, block: int, halo: int) -> None:
     print(json.dumps({
         "seconds": round(elapsed, 1), "peak_mb": round(peak), "baseline_mb": round(before), "objects": result.count,
         "blocks": result.blocks, "failed": len(result.failed), "cut": result.cut, "threads": torch.get_num_threads(),
+        "backend": "onnx" if type(m).__name__.startswith("Onnx") else "torch",
     }))
 
 
@@ -126,7 +128,8 @@ def plot(rows: list[dict], path: Path) -> None:
     ax2.set(xlabel="image side (px)", ylabel="MB", title="Memory bounded by the block", ylim=(0, MEMORY_TARGET_MB * 1.2))
     ax2.set_xscale("log", base=2)
     ax2.legend(loc="lower right")
-    fig.suptitle(f"medseg segment --large, model {rows[0]['model']}, blocks {rows[0]['block']} px, CPU ({rows[0]['threads']} threads)")
+    fig.suptitle(f"medseg segment --large, model {rows[0]['model']}, blocks {rows[0]['block']} px, "
+                 f"{rows[0].get('backend', 'torch')} on CPU ({rows[0]['threads']} threads)")
     fig.tight_layout()
     fig.savefig(path)
 
@@ -140,11 +143,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/medseg-scale"))
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "scale.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "scale.png")
+    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"],
+                        help="network backend, as `medseg segment --backend` (default auto: ONNX Runtime on CPU)")
     parser.add_argument("--plot-only", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("IMAGE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, args.model, args.block, args.halo)
+        child(*args.child, args.model, args.block, args.halo, args.backend)
         return
     rows = json.loads(args.json.read_text()) if args.json.exists() else []
     if not args.plot_only:
@@ -157,7 +162,7 @@ def main() -> None:
                 print(f"{size}: wrote {image} in {time.perf_counter() - start:.0f} s", flush=True)
             out = args.work / f"out_{size}"
             cmd = [sys.executable, __file__, "--child", str(image), str(out), "--model", args.model,
-                   "--block", str(args.block), "--halo", str(args.halo)]
+                   "--block", str(args.block), "--halo", str(args.halo), "--backend", args.backend]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 print(f"{size}: failed\n{done.stderr[-2000:]}", flush=True)

@@ -8,22 +8,20 @@ from __future__ import annotations
 import io as _io
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_write_text
-from .counts import label_owners, read_counts, write_counts
+from .batch_run import BatchRun, FileOutcome
 from .errors import MedsegError, MedsegIOError
 from .io import is_supported, read_image, write_labels
 from .io.errors import WriteFailed, describe, library_errors, one_line
 from .measure import measure, measure_semantic, measurements_to_csv
 from .model import SegmentationModel
 from .normalize import select_channel
-from .outputs import OutputPaths, display_path, is_output_name, plan_outputs, prepare_output_folder
+from .outputs import OutputPaths, display_path, is_output_name
 from .progress import Progress, drain
 from .reference import ReferenceSamples
 from .scoring import score_iter
@@ -84,17 +82,6 @@ def _is_image_to_segment(path: Path) -> bool:
     return not path.name.startswith(".") and not is_output_name(path) and path.is_file() and is_supported(path)
 
 
-@dataclass
-class FileOutcome:
-    """What happened to one input of :func:`segment_files`."""
-
-    path: Path
-    count: int | None = None
-    counted: str = ""
-    error: str | None = None
-    outputs: list[Path] = field(default_factory=list)
-
-
 def segment_files(
     paths: Sequence[Path],
     model: SegmentationModel,
@@ -139,22 +126,15 @@ def segment_files(
         The output folder cannot be written, holds a ``counts.csv`` that is
         not MedSeg's, or ``counts.csv`` could not be written at the end.
     """
-    out_dir = prepare_output_folder(out_dir)
-    earlier = read_counts(out_dir)
-    plans = plan_outputs(paths, out_dir, label_owners(earlier))
-    run = datetime.now().astimezone().isoformat(timespec="seconds")
-    outcomes, rows = [], []
-    try:
-        for path, plan in zip(paths, plans):
+    outcomes = []
+    with BatchRun(paths, out_dir, model.info.name) as run:
+        for i, (path, plan) in enumerate(zip(paths, run.plans)):
             on_progress = None if progress is None else partial(progress, path)
             outcome = _segment_file(path, plan, model, on_progress, channel, options)
             outcomes.append(outcome)
-            if outcome.error is None:
-                rows.append(_counts_row(outcome, plan, out_dir, model.info.name, run))
+            run.add(i, outcome)
             if report is not None:
                 report(outcome)
-    finally:
-        write_counts(out_dir, [*earlier, *rows])
     return outcomes
 
 
@@ -190,21 +170,6 @@ def _segment_file(
     return outcome
 
 
-def _counts_row(outcome: FileOutcome, plan: OutputPaths, out_dir: Path, model: str, run: str) -> dict[str, object]:
-    semantic = plan.classes in outcome.outputs
-    return {
-        "file": display_path(outcome.path.name),
-        "count": outcome.count,
-        "counted": outcome.counted,
-        "input": display_path(os.path.abspath(outcome.path)),
-        "labels": display_path(plan.labels.relative_to(out_dir).as_posix()),
-        "objects": display_path(plan.objects.relative_to(out_dir).as_posix()),
-        "classes": display_path(plan.classes.relative_to(out_dir).as_posix()) if semantic else "",
-        "model": model,
-        "run": run,
-    }
-
-
 def _objects_csv(result: Segmentation, data, name: str) -> str:
     """Measurements of every object, one CSV (slices get a ``z`` column).
 
@@ -214,9 +179,10 @@ def _objects_csv(result: Segmentation, data, name: str) -> str:
     spacing = data.meta.spacing
     unit = data.meta.unit if spacing else "px"
 
-    def table(labels: np.ndarray, image: np.ndarray) -> dict[str, np.ndarray]:
+    def table(z: int, labels: np.ndarray, image: np.ndarray) -> dict[str, np.ndarray]:
         if result.task == "semantic":
-            return measure_semantic(labels, result.classes, result.encloses, image, spacing, unit)
+            objects = result.objects[z] if result.objects else None
+            return measure_semantic(labels, result.classes, result.encloses, image, spacing, unit, objects)
         return measure(labels, image, spacing, unit)
 
     return _per_plane_csv(result.labels, data.array, name, table)
@@ -227,18 +193,22 @@ def _classes_csv(result: Segmentation, data, name: str) -> str:
     spacing = data.meta.spacing
     unit = data.meta.unit if spacing else "px"
     return _per_plane_csv(
-        result.labels, data.array, name, lambda labels, _image: class_areas(labels, result.classes, spacing, unit)
+        result.labels, data.array, name, lambda _z, labels, _image: class_areas(labels, result.classes, spacing, unit)
     )
 
 
 def _per_plane_csv(
-    labels: np.ndarray, image: np.ndarray, name: str, table: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
+    labels: np.ndarray,
+    image: np.ndarray,
+    name: str,
+    table: Callable[[int, np.ndarray, np.ndarray], dict[str, np.ndarray]],
 ) -> str:
+    """One CSV of ``table(z, labels, image)`` over the planes (slices get a ``z`` column)."""
     if labels.ndim == 2:
-        return measurements_to_csv(table(labels, image), {"image": name})
+        return measurements_to_csv(table(0, labels, image), {"image": name})
     parts = []
     for z in range(labels.shape[0]):
-        text = measurements_to_csv(table(labels[z], image[z]), {"image": name, "z": str(z)})
+        text = measurements_to_csv(table(z, labels[z], image[z]), {"image": name, "z": str(z)})
         parts.append(text if z == 0 else text.split("\n", 1)[1])
     return "".join(parts)
 

@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _segment(args: argparse.Namespace) -> int:
-    from .batch import FileOutcome, expand_inputs
+    from .batch import expand_inputs
+    from .batch_run import FileOutcome
     from .outputs import display_path, prepare_output_folder
     from .segment import load_model
 

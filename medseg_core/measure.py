@@ -13,7 +13,7 @@ from skimage.measure import regionprops_table
 from skimage.segmentation import relabel_sequential
 
 from .atomic import atomic_write_text
-from .semantic_summary import semantic_objects
+from .semantic_summary import SemanticObjects, semantic_objects
 
 #: Columns of :func:`measure`, in order (physical-unit columns follow when spacing is known).
 COLUMNS = (
@@ -115,15 +115,18 @@ def measure_semantic(
     image: np.ndarray | None = None,
     spacing: Sequence[float] | None = None,
     unit: str = "um",
+    objects: SemanticObjects | None = None,
 ) -> dict[str, np.ndarray]:
     """:func:`measure` of the objects of a 2-D semantic label image.
 
     The objects are those of :func:`medseg_core.semantic_summary.semantic_objects`:
     the cells that class ``encloses`` draws around, or else each connected
     region of a class. A leading ``class`` column names each object's class
-    (``"cell"`` for enclosed regions).
+    (``"cell"`` for enclosed regions). ``objects`` passes them when they are
+    known already (:attr:`medseg_core.segment.Segmentation.objects`).
     """
-    objects = semantic_objects(labels, classes, encloses)
+    if objects is None:
+        objects = semantic_objects(labels, classes, encloses)
     table = measure(objects.labels, image, spacing, unit)
     return {"class": objects.classes[table["label"] - 1], **table}
 

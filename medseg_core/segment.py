@@ -21,7 +21,7 @@ from .postprocess import (
 )
 from .progress import Progress, drain
 from .registry import resolve_model
-from .semantic_summary import count_description, semantic_objects
+from .semantic_summary import SemanticObjects, count_description, semantic_objects
 from .tiling import predict_tiled
 
 SPATIAL_AXES = ("YX", "YXC", "ZYX", "ZYXC")
@@ -53,6 +53,10 @@ class Segmentation:
         Class names of the model.
     encloses : str or None
         The model's boundary class whose enclosed regions are counted.
+    objects : list of SemanticObjects
+        Semantic models: the counted objects of each plane, so that
+        measuring them (:func:`~medseg_core.measure.measure_semantic`) does
+        not find them again. Empty for instance models.
     """
 
     labels: np.ndarray
@@ -62,6 +66,7 @@ class Segmentation:
     task: str
     classes: list[str] = field(default_factory=list)
     encloses: str | None = None
+    objects: list[SemanticObjects] = field(default_factory=list, repr=False)
 
     @property
     def counted(self) -> str:
@@ -156,7 +161,7 @@ def segment_iter(
     options = postprocess_options(info, threshold=threshold, min_size=min_size, seed_threshold=seed_threshold)
     check_image(slices[0])
 
-    labels_out, probs_out, offset, count = [], [], 0, 0
+    labels_out, probs_out, objects, offset, count = [], [], [], 0, 0
     for z, plane in enumerate(slices):
         prefix = f"slice {z + 1}/{len(slices)}: " if len(slices) > 1 else ""
         yield Progress("normalise", z, len(slices), f"{prefix}normalising")
@@ -171,7 +176,8 @@ def segment_iter(
             count += n
             probs_out.append(probs[0])
         else:
-            count += semantic_objects(labels, info.classes, info.encloses).count
+            objects.append(semantic_objects(labels, info.classes, info.encloses))
+            count += objects[-1].count
             probs_out.append(probs)
         labels_out.append(labels)
     yield Progress("postprocess", len(slices), len(slices), "done")
@@ -188,6 +194,7 @@ def segment_iter(
         task=info.task,
         classes=list(info.classes),
         encloses=info.encloses,
+        objects=objects,
     )
 
 

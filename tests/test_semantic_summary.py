@@ -124,3 +124,24 @@ def test_cli_counts_em_cells_with_the_shipped_model(tmp_path, capsys):
     assert [c["class"] for c in classes] == ["background", "membrane"]
     assert sum(float(c["fraction"]) for c in classes) == pytest.approx(1.0, abs=1e-5)
     assert 0.05 < float(classes[1]["fraction"]) < 0.2  # the lines cover 9 % of the image
+
+
+def test_segment_keeps_the_counted_objects_so_measuring_them_finds_the_same_cells():
+    from medseg_core.segment import load_model, segment
+
+    rng = np.random.default_rng(3)
+    image = np.full((192, 192), 180.0)
+    for k in (64, 128):
+        image[k - 2 : k + 2, :] = 40
+        image[:, k - 2 : k + 2] = 40
+    image += rng.normal(0, 15, image.shape)
+    result = segment(image.astype(np.float32), load_model("em-membranes", "cpu"))
+    (objects,) = result.objects
+    again = semantic_objects(result.labels, result.classes, result.encloses)
+    np.testing.assert_array_equal(objects.labels, again.labels)
+    assert objects.count == result.count == 9
+    given = measure_semantic(result.labels, result.classes, result.encloses, objects=objects)
+    found = measure_semantic(result.labels, result.classes, result.encloses)
+    assert given.keys() == found.keys()
+    for key in given:
+        np.testing.assert_array_equal(given[key], found[key])

@@ -15,11 +15,12 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 
+from ..batch_run import BatchRun, FileOutcome
 from ..errors import MedsegError, MedsegIOError
+from ..outputs import display_path
 from ..progress import Progress, drain
 from .executor import Executor
 from .run import segment_large_iter
@@ -113,17 +114,9 @@ def segment_large_files(
         finished blocks are kept and the next run with the same output
         folder redoes only the failed ones.
     """
-    from ..batch import FileOutcome, _counts_row  # noqa: PLC0415 (one counts.csv row format for all inputs)
-    from ..counts import label_owners, read_counts, write_counts  # noqa: PLC0415
-    from ..outputs import display_path, plan_outputs, prepare_output_folder  # noqa: PLC0415
-
-    out_dir = prepare_output_folder(out_dir)
-    earlier = read_counts(out_dir)
-    plans = plan_outputs(paths, out_dir, label_owners(earlier))
-    run = datetime.now().astimezone().isoformat(timespec="seconds")
-    outcomes, rows = [], []
-    try:
-        for path, plan in zip(paths, plans):
+    outcomes = []
+    with BatchRun(paths, out_dir, model.info.name) as run:
+        for i, (path, plan) in enumerate(zip(paths, run.plans)):
             outcome = FileOutcome(path)
             labels = labels_path_for(plan.labels, labels_format)
             on_progress = None if progress is None else partial(progress, path)
@@ -143,8 +136,7 @@ def segment_large_files(
                 outcome.outputs = [labels, plan.objects]
                 if result.failed:
                     outcome.error = _failed_blocks(result)
-                else:
-                    rows.append(_counts_row(outcome, replace(plan, labels=labels), out_dir, model.info.name, run))
+                run.add(i, outcome, replace(plan, labels=labels))
                 name = display_path(path.name)
                 if result.resumed and notice is not None:
                     notice(f"{name}: resumed, {result.resumed} of {result.blocks} blocks kept from an earlier run")
@@ -154,8 +146,6 @@ def segment_large_files(
             outcomes.append(outcome)
             if report is not None:
                 report(outcome)
-    finally:
-        write_counts(out_dir, [*earlier, *rows])
     return outcomes
 
 
@@ -185,31 +175,16 @@ def segment_files_distributed(
     The same outputs and ``counts.csv`` rows as :func:`medseg_core.batch.segment_files`;
     rows are written in input order, whatever order the workers finish in.
     """
-    from ..batch import _counts_row  # noqa: PLC0415
-    from ..counts import label_owners, read_counts, write_counts  # noqa: PLC0415
-    from ..outputs import plan_outputs, prepare_output_folder  # noqa: PLC0415
     from .dask_run import segment_file_task  # noqa: PLC0415
 
-    out_dir = prepare_output_folder(out_dir)
-    earlier = read_counts(out_dir)
-    plans = plan_outputs(paths, out_dir, label_owners(earlier))
-    run = datetime.now().astimezone().isoformat(timespec="seconds")
-    args = [(path, plan, model_ref, device, channel, options) for path, plan in zip(paths, plans)]
-    outcomes: dict[int, object] = {}
-    try:
+    outcomes: dict[int, FileOutcome] = {}
+    with BatchRun(paths, out_dir, model_name) as run:
+        args = [(path, plan, model_ref, device, channel, options) for path, plan in zip(paths, run.plans)]
         for i, outcome, error in executor.map(segment_file_task, args):
             if error is not None:
-                from ..batch import FileOutcome  # noqa: PLC0415
-
                 outcome = FileOutcome(paths[i], error=error)
             outcomes[i] = outcome
+            run.add(i, outcome)
             if report is not None:
                 report(outcome)
-    finally:
-        rows = [
-            _counts_row(outcomes[i], plans[i], out_dir, model_name, run)
-            for i in sorted(outcomes)
-            if outcomes[i].error is None
-        ]
-        write_counts(out_dir, [*earlier, *rows])
     return [outcomes[i] for i in sorted(outcomes)]
