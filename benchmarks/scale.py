@@ -120,7 +120,8 @@ def plot(rows: list[dict], path: Path) -> None:
         xs = np.linspace(0, mpx.max() * 1.05, 50)
         ax1.plot(xs, (slope * xs + intercept) / 60, "--", label=f"fit: {slope:.2f} s per megapixel")
     for r, x, y in zip(rows, mpx, secs / 60):
-        ax1.annotate(f"{r['size'] // 1024}k²", (x, y), textcoords="offset points", xytext=(4, -12))
+        side = f"{r['size'] // 1024}k²" if r["size"] % 1024 == 0 else f"{r['size']:,}²"
+        ax1.annotate(side, (x, y), textcoords="offset points", xytext=(4, -12))
     ax1.set(xlabel="image area (megapixels)", ylabel="end-to-end time (min)", title="Time grows linearly with area")
     ax1.legend()
     ax2.plot([r["size"] for r in rows], peak, "o-", label="peak resident memory")
