@@ -277,13 +277,14 @@ def main() -> None:
     from medseg_core.device import describe_device, resolve_device
     from medseg_app._layer_state import set_baseline
     from medseg_app._segment_job import inference_threads
-    from medseg_app.main import create_viewer, freeze_startup_objects, medseg_window
+    from medseg_app._responsiveness import settle_after_startup
+    from medseg_app.main import create_viewer, medseg_window
 
     model_path, model_text = _model_path()
     image, source = nuclei_image(args.size)
     viewer = create_viewer(show=True)
     window = medseg_window(viewer)
-    freeze_startup_objects()  # as medseg-app does before its event loop starts
+    settle_after_startup()  # as medseg-app does before its event loop starts
     segment = window.widgets["Segment"]
     segment.models.select(str(model_path))
     segment.tile_spin.setValue(args.tile)

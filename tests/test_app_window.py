@@ -68,23 +68,42 @@ def test_manifest_lists_the_contributions():
     assert "*.nii.gz" in patterns and "*.dcm" in patterns and "*.tif" in patterns
 
 
-def test_main_freezes_the_start_up_objects_before_the_event_loop(make_napari_viewer, monkeypatch):
+def test_main_settles_the_start_up_before_the_event_loop(make_napari_viewer, monkeypatch):
     import gc
+    import sys
 
     import napari
 
     from medseg_app import main as app_main
+    from medseg_app._responsiveness import SWITCH_INTERVAL_S
 
-    made, frozen_at_run = [], []
+    made, at_run = [], []
     original = app_main.create_viewer
     monkeypatch.setattr(app_main, "create_viewer", lambda files: made.append(original(files, viewer=make_napari_viewer())))
-    monkeypatch.setattr(napari, "run", lambda: frozen_at_run.append(gc.get_freeze_count()))
+    monkeypatch.setattr(napari, "run", lambda: at_run.append((gc.get_freeze_count(), sys.getswitchinterval())))
     gc.unfreeze()
+    interval = sys.getswitchinterval()
     try:
         assert app_main.main([]) == 0
-        assert len(made) == 1 and frozen_at_run and frozen_at_run[0] > 1000
+        assert len(made) == 1 and at_run
+        frozen, switch = at_run[0]
+        assert frozen > 1000 and switch == pytest.approx(SWITCH_INTERVAL_S)
     finally:
         gc.unfreeze()  # the other tests' viewers must stay collectable
+        sys.setswitchinterval(interval)
+
+
+def test_warm_up_leaves_the_layers_and_the_selection_as_they_were(make_napari_viewer):
+    from medseg_app._responsiveness import warm_up_labels_layers
+
+    viewer = make_napari_viewer()
+    first = viewer.add_image(np.zeros((8, 8)), name="first")
+    second = viewer.add_image(np.ones((8, 8)), name="second")
+    viewer.layers.selection.active = first
+    warm_up_labels_layers(viewer)
+    assert [layer.name for layer in viewer.layers] == ["first", "second"]
+    assert viewer.layers.selection.active is first and set(viewer.layers.selection) == {first}
+    assert second not in viewer.layers.selection
 
 
 class BrokenPanel:

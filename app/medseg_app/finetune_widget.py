@@ -334,8 +334,7 @@ class FineTuneWidget(QWidget):
         self.refresh_models(select=outcome.path.stem)
         self.settings.reset_name()
         if outcome.before and not outcome.improved:
-            self._offer_discard(outcome)
-            show_warning(f"Fine-tuning did not improve on the base model; '{outcome.path.stem}' is a copy of it.")
+            self._offer_discard(outcome)  # the run's notice has said so already: no second notification
             return
         show_info(f"New model '{outcome.path.stem}' saved.")
 

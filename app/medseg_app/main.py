@@ -7,12 +7,12 @@ widgets (napari.yaml), a function that builds a full viewer, and ``main``.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 from collections.abc import Sequence
 
 import napari
 
+from ._responsiveness import settle_after_startup, warm_up_labels_layers
 from ._window import MedSegWindow, open_paths
 from .finetune_job import guard_torch_imports
 
@@ -43,6 +43,7 @@ def create_viewer(
     if viewer is None:
         viewer = napari.Viewer(title="MedSeg", show=show)
         _brand_application()
+        warm_up_labels_layers(viewer)
     MedSegWindow(viewer)  # owned by the Qt main window; see medseg_window()
     if files:
         open_paths(viewer, files)
@@ -67,28 +68,6 @@ def medseg_window(viewer: napari.viewer.Viewer) -> MedSegWindow | None:
     """
     qt_window = getattr(viewer.window, "_qt_window", None)
     return qt_window.findChild(MedSegWindow, "medseg_window") if qt_window is not None else None
-
-
-def freeze_startup_objects() -> int:
-    """Exempt the objects alive now from Python's cyclic garbage collector.
-
-    napari, vispy and Qt leave about half a million long-lived objects after
-    start-up. A full collection walks all of them, holding the GIL for
-    0.1-0.3 s: a visible freeze whenever it happens to trigger, even from a
-    worker thread. Freezing them once the window is built (``gc.freeze``)
-    makes later full collections walk only the newer objects (about 30 ms).
-    Objects are still freed by reference counting; only cycles among the
-    frozen start-up objects are never collected, and those live as long as
-    the app anyway.
-
-    Returns
-    -------
-    int
-        How many objects are frozen.
-    """
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         files.append(sample_path())
     create_viewer(files)
-    freeze_startup_objects()
+    settle_after_startup()
     napari.run()
     return 0
 
