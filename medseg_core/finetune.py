@@ -37,9 +37,10 @@ from .unet import UNetConfig
 #: ImageNet-pretrained EfficientNet-Lite0 encoder shipped in resources/encoders.
 NEW_MODEL_ARCHITECTURE = dict(depth=4, width=16, stem_stride=1, encoder="efficientnet-lite0")
 #: Fine-tuning defaults (CPU): small batches so the curves move within minutes; batch norms
-#: keep their statistics and the pretrained encoder moves at a tenth of the decoder's rate.
+#: keep their statistics, the pretrained encoder moves at a tenth of the decoder's rate, and an
+#: epoch must beat the starting model on the held-back images by 0.02 (AP@0.5 or F1) to replace it.
 FINETUNE_DEFAULTS = dict(
-    steps_per_epoch=20, batch_size=4, crop=256, lr=1e-3, encoder_lr_scale=0.1, freeze_batchnorm=True
+    steps_per_epoch=20, batch_size=4, crop=256, lr=1e-3, encoder_lr_scale=0.1, freeze_batchnorm=True, min_gain=0.02
 )
 #: Training images the seeding is re-tuned on after fine-tuning (instance models).
 RETUNE_IMAGES = 20

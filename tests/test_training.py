@@ -194,6 +194,26 @@ def test_keep_start_lets_a_better_epoch_win(pairs):
     assert result.metrics["ap50"] > result.start_metrics["ap50"]
 
 
+def test_keep_start_wants_a_gain_beyond_the_noise_of_a_few_held_back_images(pairs):
+    model, data = pairs
+    start = train(model.copy(), data, data, small_config(epochs=4, keep_start=True))
+    gain = start.metrics["ap50"] - start.start_metrics["ap50"]
+    assert start.improved and gain > 0
+    # the same run, asking for more than it gained: the starting model is kept
+    kept = train(model.copy(), data, data, small_config(epochs=4, keep_start=True, min_gain=gain + 0.01))
+    assert not kept.improved and kept.metrics == kept.start_metrics
+
+
+def test_an_epoch_that_costs_pixel_f1_does_not_replace_the_start():
+    from medseg_core.training.trainer import F1_TOLERANCE, _beats_start
+
+    start = {"ap50": 0.50, "f1": 0.90}
+    assert _beats_start({"ap50": 0.53, "f1": 0.90}, start, "ap50", 0.02)
+    assert not _beats_start({"ap50": 0.51, "f1": 0.95}, start, "ap50", 0.02)  # gain within the noise
+    assert not _beats_start({"ap50": 0.60, "f1": 0.90 - 2 * F1_TOLERANCE}, start, "ap50", 0.02)
+    assert _beats_start({"ap50": 0.0, "f1": 0.0}, {}, "ap50", 0.02)  # nothing to beat
+
+
 def test_time_left_counts_steps_and_validation_passes():
     # 100 steps of 0.5 s, 10 s per validation pass, 4 passes left after epoch 1:
     assert estimate_remaining(20, 100, 20.0, None, 0.5, 10.0, 4) == 80 * 0.5 + 4 * 10.0

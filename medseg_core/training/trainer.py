@@ -29,6 +29,10 @@ from .data import Pair
 from .losses import instance_loss, semantic_loss
 from .validate import validate_iter
 
+#: With ``keep_start``, how much an epoch may lower the starting model's pixel
+#: F1 on the held-back images and still replace it (see ``TrainConfig.min_gain``).
+F1_TOLERANCE = 0.005
+
 
 @dataclass
 class TrainConfig:
@@ -72,6 +76,11 @@ class TrainConfig:
         Score the starting model on the validation pairs first and return it
         unless an epoch beats it (fine-tuning: a few corrected images must
         never make the model worse on the images held back).
+    min_gain : float
+        With ``keep_start``: how much an epoch must raise ``best_metric``
+        over the starting model, without lowering its pixel F1 by more than
+        :data:`F1_TOLERANCE`, to replace it. A few held-back images score
+        noisily; a gain within that noise is not taken for an improvement.
     checkpoint : Path or None
         Where to write the best model whenever it improves.
     """
@@ -92,6 +101,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     best_metric: str | None = None
     keep_start: bool = False
+    min_gain: float = 0.0
     checkpoint: Path | None = None
 
     def __post_init__(self) -> None:
@@ -107,6 +117,8 @@ class TrainConfig:
             raise InputError("learning rate must be positive")
         if not 0 < self.encoder_lr_scale <= 1:
             raise InputError("the encoder's learning-rate scale must be in (0, 1]")
+        if not 0 <= self.min_gain <= 1:
+            raise InputError("the minimum gain over the starting model must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -267,7 +279,7 @@ def train_iter(
                 break
             _train_mode(net, config.freeze_batchnorm)
             value = _rank(metrics, best_metric)
-            is_best = value > best_value
+            is_best = value > best_value and _beats_start(metrics, start_metrics, best_metric, config.min_gain)
             if is_best:
                 best_value, best_metrics = value, metrics
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -316,6 +328,14 @@ def train(
 ) -> TrainResult:
     """Run :func:`train_iter` to the end, passing every event to ``callback``."""
     return drain(train_iter(model, train_pairs, val_pairs, config, should_stop=should_stop), callback)
+
+
+def _beats_start(metrics: dict[str, float], start: dict[str, float], best_metric: str, min_gain: float) -> bool:
+    """Whether ``metrics`` beat the starting model's by ``min_gain`` (see :attr:`TrainConfig.min_gain`); True without a start."""
+    if not start:
+        return True
+    gain = metrics.get(best_metric, -math.inf) - start.get(best_metric, -math.inf)
+    return gain >= min_gain and metrics.get("f1", -math.inf) >= start.get("f1", -math.inf) - F1_TOLERANCE
 
 
 def _rank(metrics: dict[str, float], best_metric: str) -> tuple[float, ...]:
