@@ -36,7 +36,7 @@ import torch
 import medseg_core
 from _common import DATA, ROOT
 from medseg_core.finetune import FINETUNE_DEFAULTS, FineTuneJob, finetune_config, finetune_iter
-from medseg_core.finetune_data import plan_validation, sources_from_folder
+from medseg_core.finetune_data import DEFAULT_VAL_FRACTION, plan_validation, sources_from_folder
 from medseg_core.io import read_image, read_labels
 from medseg_core.progress import drain
 from medseg_core.scoring import Sample, score_iter
@@ -83,12 +83,15 @@ def main() -> None:
     parser.add_argument("--subset", nargs="+", choices=("he-high-mag", "he"), default=["he-high-mag", "he"])
     parser.add_argument("--minutes", type=float, default=3.0, help="CPU budget of each fine-tuning")
     parser.add_argument("--repeats", type=int, default=3, help="independent draws of the 5 shots")
+    parser.add_argument("--val-fraction", type=float, default=DEFAULT_VAL_FRACTION,
+                        help="share of the shots held back to choose the epoch (as `medseg train --val-fraction`)")
     args = parser.parse_args()
     rows = {r["name"]: r for r in csv.DictReader(open(FOLDER / "index.csv"))}
     val = set((ROOT / "resources" / "models" / "splits" / "nuclei_val.txt").read_text().split())
     base = medseg_core.load_model("nuclei", device="cpu")
     everything = {s.name: s for s in sources_from_folder(FOLDER, count=False)}
-    print(f"{args.minutes} min per fine-tuning on the CPU ({torch.get_num_threads()} threads); defaults {FINETUNE_DEFAULTS}")
+    print(f"{args.minutes} min per fine-tuning on the CPU ({torch.get_num_threads()} threads); defaults {FINETUNE_DEFAULTS}, "
+          f"held back: {args.val_fraction:g} of the shots")
     for subset in args.subset:
         print(f"\nsubset {subset}")
         print(f"{'repeat':<8}{'steps':>6}  {'Dice':>13}  {'AP@0.5':>13}  {'DSB':>13}  result")
@@ -98,7 +101,7 @@ def main() -> None:
             before = score(base, held_back)
             job = FineTuneJob(
                 base="nuclei", name="nuclei-finetuned", out_path=ROOT / "runs" / "nuclei-finetuned.safetensors",
-                plan=plan_validation([everything[n] for n in shots], seed=seed),
+                plan=plan_validation([everything[n] for n in shots], args.val_fraction, seed=seed),
                 config=finetune_config(epochs=None, max_minutes=args.minutes, device="cpu", seed=seed),
             )
             outcome = drain(finetune_iter(job))

@@ -29,6 +29,9 @@ from .training.data import Pair, file_stem, find_pairs, prepare_pair, split_pair
 
 #: Fraction of the pairs held back for validation unless told otherwise.
 DEFAULT_VAL_FRACTION = 0.2
+#: From this many groups (images or volumes) on, at least two are held back: one held-back image
+#: of one tissue picked epochs that scored worse on other tissues (``benchmarks/finetune.py``).
+TWO_HELD_BACK_FROM = 5
 
 #: Display names of validation metrics, in display order.
 METRIC_LABELS: dict[str, str] = dict(
@@ -258,7 +261,8 @@ def plan_validation(
     sources : sequence of PairSource
         All training candidates.
     val_fraction : float
-        Fraction held back (by group) when no ``val_sources`` are given.
+        Fraction held back (by group) when no ``val_sources`` are given;
+        at least two groups from :data:`TWO_HELD_BACK_FROM` groups on.
     val_sources : sequence of PairSource, optional
         A separate validation set (a folder): every source then trains.
     seed : int
@@ -283,7 +287,10 @@ def plan_validation(
             list(val_sources),
             note=f"validation: {_plural(len(val_sources), 'image')} from the folder",
         )
-    train, val = split_pairs(sources, val_fraction, seed, groups=[s.group for s in sources])
+    groups = [s.group for s in sources]
+    if val_fraction > 0 and len(set(groups)) >= TWO_HELD_BACK_FROM:
+        val_fraction = max(val_fraction, 2 / len(set(groups)))
+    train, val = split_pairs(sources, val_fraction, seed, groups=groups)
     if not val:
         note = "too few images to hold any back: validation scores the training images (optimistic)"
         return ValidationPlan(sources, sources, reuses_training=True, note=note)
