@@ -5,12 +5,16 @@ Usage::
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshots.py
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshots.py \
         --model nuclei-he --sample nuclei_he --out docs/screenshot_nuclei_he.png
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshots.py \
+        --image /tmp/medseg-scale/synthetic_8192.tif --view 2048 2048 3 --out docs/screenshot_large.png
 
 Opens a sample image (default: the fluorescence nuclei) in the MedSeg app,
 segments it with a shipped model (default ``nuclei``; the demo model of
 ``tools/demo_model.py`` when that one is missing; the script says which),
 selects the largest object in the Count panel and saves the whole window
-(default ``docs/screenshot_app.png``).
+(default ``docs/screenshot_app.png``). ``--image`` opens a file instead (a
+large one, e.g. from ``benchmarks/scale.py``, is segmented in blocks);
+``--view Y X ZOOM`` centres the canvas on a pixel at a zoom factor.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="nuclei", help="shipped model name")
     parser.add_argument("--sample", default="nuclei_fluorescence", help="sample image (napari sample name)")
+    parser.add_argument("--image", type=Path, help="open this file instead of a sample")
+    parser.add_argument("--view", type=float, nargs=3, metavar=("Y", "X", "ZOOM"), help="centre and zoom of the canvas")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot_app.png")
     args = parser.parse_args(argv)
     out = args.out
@@ -63,7 +69,10 @@ def main(argv: list[str] | None = None) -> Path:
     viewer = create_viewer(show=True)
     window = medseg_window(viewer)
     window.qt_window.resize(1500, 920)
-    viewer.open_sample("medseg", args.sample)
+    if args.image is not None:
+        viewer.open(str(args.image), plugin="medseg")
+    else:
+        viewer.open_sample("medseg", args.sample)
     segment, count = window.widgets["Segment"], window.widgets["Count"]
     segment.models.select(str(model))
     segment.segment_button.click()
@@ -74,6 +83,8 @@ def main(argv: list[str] | None = None) -> Path:
     count.table.sortByColumn(count.model.columns.index("area_px"), Qt.SortOrder.DescendingOrder)
     count.select_row_of(count.model.label_at(0))
     viewer.reset_view()
+    if args.view is not None:
+        viewer.camera.center, viewer.camera.zoom = tuple(args.view[:2]), args.view[2]
     window.arrange()
     _settle(1.0)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -108,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train or fine-tune a model")
     tr.add_argument("--data", required=True, type=Path, help="folder with images/ and masks/")
     tr.add_argument("--val", type=Path, help="validation folder (default: hold back --val-fraction)")
-    tr.add_argument("--val-fraction", type=_number(0, 1, high_open=True), default=0.2)
+    tr.add_argument(
+        "--val-fraction", type=_number(0, 1, high_open=True), default=0.2,
+        help="share of the images held back to pick the best epoch (default 0.2; at least two from five images on)",
+    )
     tr.add_argument("--from", dest="base", help="model to fine-tune (name or file)")
     tr.add_argument("--task", choices=("instance", "semantic"), help="new model: task")
     tr.add_argument("--classes", help="new model: comma-separated class names, background first")

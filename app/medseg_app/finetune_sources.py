@@ -116,7 +116,9 @@ class TrainingDataWidget(QWidget):
         self.val_fraction_spin.setRange(0.05, 0.5)
         self.val_fraction_spin.setSingleStep(0.05)
         self.val_fraction_spin.setValue(DEFAULT_VAL_FRACTION)
-        self.val_fraction_spin.setToolTip("Fraction of the images used only for validation.")
+        self.val_fraction_spin.setToolTip(
+            "Fraction of the images used only for validation (at least two from five images on)."
+        )
         self.val_folder_radio = QRadioButton("Validation folder")
         self.val_folder_radio.setObjectName("finetune_val_folder_radio")
         self.val_folder_radio.setToolTip(
