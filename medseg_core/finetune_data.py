@@ -288,8 +288,9 @@ def plan_validation(
             note=f"validation: {_plural(len(val_sources), 'image')} from the folder",
         )
     groups = [s.group for s in sources]
-    if val_fraction > 0 and len(set(groups)) >= TWO_HELD_BACK_FROM:
-        val_fraction = max(val_fraction, 2 / len(set(groups)))
+    n_groups = len(set(groups))
+    if val_fraction > 0 and n_groups >= TWO_HELD_BACK_FROM:
+        val_fraction = max(val_fraction, 2 / n_groups)
     train, val = split_pairs(sources, val_fraction, seed, groups=groups)
     if not val:
         note = "too few images to hold any back: validation scores the training images (optimistic)"

@@ -1,8 +1,8 @@
 """Start-up steps that keep the window responsive later (measured by ``benchmarks/ui_responsiveness.py``).
 
-* :func:`warm_up_labels_layers` pays napari's first-use costs of a Labels
-  layer (imports, vispy overlays, shader programs) while the window is
-  being built, not on the first Segment click.
+* :func:`warm_up_labels_layers` pays napari's first-use costs of a layer and
+  of a Labels layer (imports, the canvas's set-up, vispy's overlays) while the
+  window is being built, not on the first image opened or Segment click.
 * :func:`settle_after_startup` exempts start-up objects from the garbage
   collector and lets the UI thread take Python's interpreter lock sooner
   from worker threads (segmentation, fine-tuning).
