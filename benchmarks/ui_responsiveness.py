@@ -22,6 +22,12 @@ are printed, each with the target of < 50 ms:
 4. **recount** after one brush stroke into the result, until the table updates
    (napari's own paint of the stroke is timed apart).
 
+For comparison, the same run measures napari's own floor in the same
+window: the stall of ``viewer.add_labels`` adding the same labels as a new
+layer, and of a text change in a docked label (with napari's OpenGL canvas
+in the window, Qt composes the whole window on every repaint of any widget;
+under Xvfb with Mesa's software renderer that alone costs tens of ms).
+
 Beside each figure, the CPU time the UI thread itself used during that
 longest stall: the rest it spent waiting, for a CPU core (a busy machine)
 or for the Python interpreter lock (held by a worker thread). The app does
@@ -261,6 +267,42 @@ def _recount(viewer, window, meter: StallMeter, layer, size: int) -> dict[str, f
     }
 
 
+def _napari_floor(viewer, window, meter: StallMeter, labels, updates: int = 20) -> dict[str, float]:
+    """Stalls of napari and Qt themselves in this window, for comparison with MedSeg's figures.
+
+    ``add_labels``: the longest stall when ``viewer.add_labels`` adds a copy
+    of ``labels`` as a new layer (napari builds the layer, its vispy visual
+    and overlays, and paints it; MedSeg's panels follow the layer list as
+    usual), until 1 s later. ``refresh``: the same for ``layer.refresh()``
+    of that layer (napari slices it again, uploads the texture and paints),
+    what any change of a whole layer's data costs. ``text``: median and longest stall of ``updates``
+    text changes of a docked label: with napari's OpenGL canvas in the
+    window, Qt composes the whole window for every repaint of any widget.
+    """
+    meter.start()
+    added = time.perf_counter()
+    layer = viewer.add_labels(labels.copy(), name="napari floor")
+    _wait(lambda: time.perf_counter() - added > 1.0, 10)
+    add_stall, _ = meter.stop()
+    meter.start()
+    refreshed = time.perf_counter()
+    layer.refresh()
+    _wait(lambda: time.perf_counter() - refreshed > 1.0, 10)
+    refresh_stall, _ = meter.stop()
+    viewer.layers.remove(layer)
+    _wait(lambda: True, 0.5)
+    label = window.widgets["Segment"].status_label
+    text = label.text()
+    stalls = []
+    for i in range(updates):
+        meter.start()
+        label.setText(f"{text} ({i})")
+        _wait(lambda: len(meter.gaps) >= 5, 10)
+        stalls.append(meter.stop()[0])
+    label.setText(text)
+    return {"add_labels": add_stall, "refresh": refresh_stall, "text_median": float(sorted(stalls)[len(stalls) // 2]), "text_max": max(stalls)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2048, help="image side in pixels")
@@ -342,6 +384,12 @@ def main() -> None:
             f"longest stall {run['stall']:.0f} ms"
         )
 
+    floor = _napari_floor(viewer, window, meter, layer.data)
+    print(
+        f"napari's own floor in this window: viewer.add_labels of the same {args.size}x{args.size} labels "
+        f"{floor['add_labels']:.0f} ms, its layer.refresh() {floor['refresh']:.0f} ms; a text change in a docked label (Qt composes the window with the "
+        f"OpenGL canvas) median {floor['text_median']:.0f} ms, longest {floor['text_max']:.0f} ms"
+    )
     print(f"longest event-loop stall (target < {TARGET_MS:.0f} ms), and the UI thread's own CPU time in it:")
     for name in ("first Segment click", "later Segment clicks", "fine-tune run", "recount"):
         if name in figures:

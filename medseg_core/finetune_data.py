@@ -114,8 +114,8 @@ def count_objects(labels: np.ndarray) -> int:
     >>> count_objects(np.array([[0, 1], [2, 2]]))
     2
     """
-    values = np.unique(np.asarray(labels))
-    return int(values.size - (1 if values.size and values[0] == 0 else 0))
+    values = np.asarray(labels)
+    return int(np.count_nonzero(np.unique(values)))
 
 
 def match_labels_name(image_name: str, labels_names: Iterable[str]) -> str | None:

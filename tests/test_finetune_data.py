@@ -34,6 +34,13 @@ def test_count_objects_ignores_background():
     assert count_objects(np.array([[1, 2]])) == 2
 
 
+def test_count_objects_counts_negative_labels_and_never_the_background():
+    assert count_objects(np.array([[-1, 0], [3, 3]])) == 2  # counted 0 as an object before
+    assert count_objects(np.array([[-2, -1]])) == 2
+    assert count_objects(np.array([[True, False]])) == 1
+    assert count_objects(np.zeros((0, 4), np.uint16)) == 0
+
+
 def test_match_labels_name_prefers_the_convention():
     assert match_labels_name("a", ["a_mask", "a labels"]) == "a labels"
     assert match_labels_name("Cells", ["cells-Labels"]) == "cells-Labels"
