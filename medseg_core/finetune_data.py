@@ -25,7 +25,7 @@ import numpy as np
 from .errors import InputError
 from .model import ModelInfo
 from .progress import Progress
-from .training.data import Pair, file_stem, find_pairs, prepare_pair, split_pairs
+from .training.data import Pair, count_objects, file_stem, find_pairs, prepare_pair, split_pairs
 
 #: Fraction of the pairs held back for validation unless told otherwise.
 DEFAULT_VAL_FRACTION = 0.2
@@ -104,18 +104,6 @@ class ValidationPlan:
         if self.reuses_training:
             return f"{pairs}, {objects}: {len(self.train)} training images, validated on the same images"
         return f"{pairs}, {objects}: {len(self.train)} training / {len(self.val)} validation images"
-
-
-def count_objects(labels: np.ndarray) -> int:
-    """Number of distinct non-zero values of a label image.
-
-    Examples
-    --------
-    >>> count_objects(np.array([[0, 1], [2, 2]]))
-    2
-    """
-    values = np.asarray(labels)
-    return int(np.count_nonzero(np.unique(values)))
 
 
 def match_labels_name(image_name: str, labels_names: Iterable[str]) -> str | None:

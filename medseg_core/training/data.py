@@ -47,7 +47,18 @@ class Pair:
     @property
     def n_objects(self) -> int:
         """Objects (instance) or labelled pixels' classes (semantic) present."""
-        return int(len(np.unique(self.labels)) - (1 if (self.labels == 0).any() else 0))
+        return count_objects(self.labels)
+
+
+def count_objects(labels: np.ndarray) -> int:
+    """Number of distinct non-zero values of a label image.
+
+    Examples
+    --------
+    >>> count_objects(np.array([[0, 1], [2, 2]]))
+    2
+    """
+    return int(np.count_nonzero(np.unique(np.asarray(labels))))
 
 
 def apply_class_map(mask: np.ndarray, class_map: Mapping[int, int], name: str = "") -> np.ndarray:
